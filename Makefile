@@ -1,0 +1,62 @@
+# lifecycle.libvirt - the two commands are `make demo` and `make test`.
+# Both run `make setup` first, which prepares everything on a fresh
+# Debian/Ubuntu box (packages, .venv, libvirt daemons, pool, test guest).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := .cache
+# The collection must sit at ansible_collections/lifecycle/libvirt for
+# Ansible to load it; a symlink does for running it, ansible-test wants a copy.
+COLLECTIONS := $(CURDIR)/.build/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lifecycle/libvirt
+SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity/ansible_collections/lifecycle/libvirt
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup host venv guest test sanity unit integration demo build clean
+
+setup: host venv guest $(COLLECTION_LINK)
+
+host:
+	tests/testbed/setup-host.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/dev.txt requirements/runtime.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements/dev.txt
+	touch $@
+
+guest: venv
+	$(BIN)/python tests/testbed/testbed.py prepare
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+test: setup
+	$(MAKE) --no-print-directory sanity unit integration
+
+sanity: $(COLLECTION_LINK)
+	$(BIN)/python tests/sanity/install_offline_get_pip.py
+	mkdir -p $(SANITY_TREE)
+	rsync -a --delete --exclude=.venv --exclude=.cache --exclude=.build --exclude=.git --exclude=tests/output ./ $(SANITY_TREE)/
+	cd $(SANITY_TREE) && ansible-test sanity --python 3.11 --requirements --color no \
+	    --skip-test shebang
+
+unit:
+	$(BIN)/pytest -q tests/unit
+
+integration:
+	$(BIN)/pytest -q tests/integration
+
+demo: setup
+	$(BIN)/ansible-playbook playbooks/demo.yml
+
+build:
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
+
+clean:
+	rm -rf .build tests/output

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one libvirt client every module uses, and the module base class.
+
+* `LibvirtModule` adds the shared connection options, reports a missing
+  libvirt-python or lxml with `missing_required_lib`, and turns an
+  `OperationFailed` into one clear `msg` (no traceback).
+* `LibvirtClient` wraps each libvirt call so that its error reads
+  "Failed to <what>: <libvirt's message>".
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import libvirt
+    LIBVIRT_IMPORT_ERROR = None
+except ImportError:
+    libvirt = None
+    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+
+CONNECTION_ARGUMENT_SPEC = dict(
+    uri=dict(type='str', default='qemu:///system'),
+)
+
+
+class OperationFailed(Exception):
+    """A failure to report as the task's `msg`; `result` adds fields to it."""
+
+    def __init__(self, msg, **result):
+        super(OperationFailed, self).__init__(msg)
+        self.result = result
+
+
+def _ignore_libvirt_error(_context, _error):
+    # libvirt prints every error to stderr by default; we report them ourselves.
+    pass
+
+
+def error_code(exc):
+    return exc.get_error_code() if libvirt is not None and isinstance(exc, libvirt.libvirtError) else None
+
+
+class LibvirtClient:
+    """One connection to one libvirt URI."""
+
+    def __init__(self, uri):
+        self.uri = uri
+        libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+        try:
+            self.conn = libvirt.open(uri)
+        except libvirt.libvirtError as exc:
+            raise OperationFailed('Failed to connect to %s: %s' % (uri, exc.get_error_message()))
+        self._machine_aliases = None
+
+    def call(self, what, operation, *args):
+        """Run one libvirt call; its failure becomes OperationFailed."""
+        try:
+            return operation(*args)
+        except libvirt.libvirtError as exc:
+            raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()))
+
+    def domain(self, name):
+        """The domain called `name`, or None when there is none."""
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise OperationFailed('Failed to look up domain %s: %s' % (name, exc.get_error_message()))
+
+    def domains(self):
+        return self.call('list domains', self.conn.listAllDomains, 0)
+
+    def is_active(self, domain):
+        """Whether `domain` runs; a transient domain that stopped is gone."""
+        try:
+            return bool(domain.isActive())
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise OperationFailed('Failed to read the state of %s: %s' % (domain.name(), exc.get_error_message()))
+
+    @property
+    def machine_aliases(self):
+        """Machine type aliases of this host (``pc`` -> ``pc-i440fx-7.2``)."""
+        if self._machine_aliases is None:
+            self._machine_aliases = _xml.machine_aliases(self.call('read host capabilities', self.conn.getCapabilities))
+        return self._machine_aliases
+
+    def close(self):
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+
+
+class LibvirtModule(AnsibleModule):
+    """AnsibleModule with the connection options and the shared error path."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = dict(CONNECTION_ARGUMENT_SPEC)
+        spec.update(argument_spec)
+        super(LibvirtModule, self).__init__(argument_spec=spec, **kwargs)
+        if libvirt is None:
+            self.fail_json(msg=missing_required_lib('libvirt-python'), exception=LIBVIRT_IMPORT_ERROR)
+        if _xml.LXML_IMPORT_ERROR is not None:
+            self.fail_json(msg=missing_required_lib('lxml'), exception=_xml.LXML_IMPORT_ERROR)
+
+    def run(self, converge):
+        """Connect, call `converge(client)` and exit with its result.
+
+        Errors the user can act on (OperationFailed, bad XML, impossible
+        plans) end the task with their message and no traceback.
+        """
+        client = None
+        try:
+            client = LibvirtClient(self.params['uri'])
+            result = converge(client)
+        except OperationFailed as exc:
+            self.fail_json(msg=str(exc), **exc.result)
+        finally:
+            if client is not None:
+                client.close()
+        self.exit_json(**result)

@@ -1,0 +1,412 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converging one domain to its declared state and definition.
+
+`converge_domain` observes the domain, plans the steps with the pure planner
+in `_states`, predicts the result and diff from the plan, then carries the
+steps out through `Changes` (which skips them in check mode).  A list of
+specs can be converged with the same client one after another.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
+
+# A guest that is still booting misses an ACPI power button press made before
+# its handler runs; repeating the request is what a person at the console does.
+SHUTDOWN_REPEAT_SECONDS = 5.0
+
+DOMAIN_ARGUMENT_SPEC = dict(
+    name=dict(type='str'),
+    xml=dict(type='str'),
+    state=dict(type='str', default=S.RUNNING, choices=list(S.DECLARABLE_STATES)),
+    persistent=dict(type='bool', default=True),
+    autostart=dict(type='bool'),
+    shutdown_timeout=dict(type='int', default=120),
+    force=dict(type='bool', default=False),
+    save_file=dict(type='path'),
+    restart_on_change=dict(type='bool', default=False),
+)
+
+# Steps after which the domain runs a fresh QEMU process from its definition.
+_FRESH_START_STEPS = (S.CREATE, S.CREATE_PAUSED)
+
+
+class DomainSpec:
+    """The declared domain, validated; built from module parameters."""
+
+    def __init__(self, params):
+        self.state = params['state']
+        self.persistent = params['persistent']
+        self.autostart = params['autostart']
+        self.shutdown_timeout = params['shutdown_timeout']
+        self.force = params['force']
+        self.save_file = params['save_file']
+        self.restart_on_change = params['restart_on_change']
+        self.declared = None
+        if params['xml'] is not None:
+            try:
+                self.declared = _xml.parse_xml(params['xml'], 'xml')
+            except _xml.XMLError as exc:
+                raise OperationFailed('Invalid domain XML: %s' % exc)
+            if self.declared.tag != 'domain':
+                raise OperationFailed('Invalid domain XML: the root element is <%s>, expected <domain>' % self.declared.tag)
+        self.name = self._name(params['name'])
+        self._validate()
+
+    def _name(self, name):
+        xml_name = None
+        if self.declared is not None:
+            xml_name = (self.declared.findtext('name') or '').strip() or None
+            if xml_name is None:
+                raise OperationFailed('Invalid domain XML: it has no <name>')
+        if name and xml_name and name != xml_name:
+            raise OperationFailed('name %r disagrees with the <name> %r in xml' % (name, xml_name))
+        if not (name or xml_name):
+            raise OperationFailed('one of name or xml is required')
+        return name or xml_name
+
+    def _validate(self):
+        if self.shutdown_timeout < 0:
+            raise OperationFailed('shutdown_timeout must be zero or more seconds, got %d' % self.shutdown_timeout)
+        if self.save_file is not None and self.state == S.ABSENT:
+            raise OperationFailed('save_file is not used with state=absent (removing a domain never deletes save files)')
+        if self.autostart is not None and not self.persistent:
+            raise OperationFailed('autostart needs a persistent domain (persistent=true)')
+        if not self.persistent and self.state == S.DEFINED:
+            raise OperationFailed('state=defined needs a persistent domain: a transient domain '
+                                  '(persistent=false) exists only while it runs')
+
+
+def converge_domain(client, spec, check_mode, diff_mode=False):
+    """Bring one domain to `spec`; return the module result (with `diff`
+    when `diff_mode`)."""
+    result = _DomainConvergence(client, spec, Changes(check_mode)).run()
+    if not diff_mode:
+        result.pop('diff')
+    return result
+
+
+def describe_domains(client, name=None, include_xml=False):
+    """Facts about one domain (`name`) or all domains of the connection."""
+    if name is not None:
+        domain = client.domain(name)
+        if domain is None:
+            raise OperationFailed('Failed to find domain %s: no domain with that name at %s' % (name, client.uri))
+        domains = [domain]
+    else:
+        domains = sorted(client.domains(), key=lambda d: d.name())
+    return [_describe_domain(client, domain, include_xml) for domain in domains]
+
+
+def _describe_domain(client, domain, include_xml):
+    name = domain.name()
+    call = client.call
+    what = 'read domain %s' % name
+    state_code = call(what, domain.state)[0]
+    persistent = bool(call(what, domain.isPersistent))
+    managed_save = persistent and bool(call(what, domain.hasManagedSaveImage, 0))
+    xml_text = call(what, domain.XMLDesc, 0)
+    root = _xml.parse_xml(xml_text, 'libvirt XML')
+    memory = root.find('memory')
+    facts = dict(
+        name=name,
+        uuid=domain.UUIDString(),
+        state=S.observed_state(True, state_code, persistent, managed_save).state,
+        persistent=persistent,
+        autostart=bool(call(what, domain.autostart)) if persistent else False,
+        managed_save=managed_save,
+        snapshot_count=call(what, domain.snapshotNum, 0),
+        vcpus=int(root.findtext('vcpu') or 0),
+        memory=_xml.scaled_bytes(memory) if memory is not None else None,
+        disks=[_describe_disk(disk) for disk in root.iterfind('devices/disk')],
+        interfaces=[_describe_interface(interface) for interface in root.iterfind('devices/interface')],
+    )
+    if include_xml:
+        facts['xml'] = xml_text
+    return facts
+
+
+def _describe_disk(disk):
+    source = disk.find('source')
+    driver = disk.find('driver')
+    target = disk.find('target')
+    path = None
+    if source is not None:
+        path = source.get('file') or source.get('dev') or source.get('name') or (
+            '%s/%s' % (source.get('pool'), source.get('volume')) if source.get('volume') else None)
+    return dict(target=target.get('dev') if target is not None else None,
+                device=disk.get('device', 'disk'), type=disk.get('type'), source=path,
+                format=driver.get('type') if driver is not None else None)
+
+
+def _describe_interface(interface):
+    mac = interface.find('mac')
+    source = interface.find('source')
+    model = interface.find('model')
+    source_name = None
+    if source is not None:
+        source_name = source.get('network') or source.get('bridge') or source.get('dev')
+    return dict(type=interface.get('type'), mac=mac.get('address') if mac is not None else None,
+                source=source_name, model=model.get('type') if model is not None else None)
+
+
+class _DomainConvergence:
+    def __init__(self, client, spec, changes):
+        self.client = client
+        self.spec = spec
+        self.changes = changes
+        self.name = spec.name
+        self.domain = None
+
+    # observing ----------------------------------------------------------------
+    def _observe(self):
+        self.domain = self.client.domain(self.name)
+        domain = self.domain
+        file_image = False
+        if self.spec.save_file and not (domain is not None and self.client.is_active(domain)):
+            file_image = self._save_file_holds_domain()
+        if domain is None:
+            return S.observed_state(False, file_image=file_image)
+        state_code = self.client.call('read the state of %s' % self.name, domain.state)[0]
+        persistent = bool(self.client.call('read %s' % self.name, domain.isPersistent))
+        managed_save = persistent and bool(self.client.call('read %s' % self.name, domain.hasManagedSaveImage, 0))
+        return S.observed_state(True, state_code, persistent, managed_save, file_image)
+
+    def _save_file_holds_domain(self):
+        """Whether save_file is a save image of this domain (by uuid, or by
+        name when the domain is not defined)."""
+        try:
+            image_xml = self.client.conn.saveImageGetXMLDesc(self.spec.save_file, 0)
+        except libvirt.libvirtError:
+            return False  # no file, or not a save image: nothing saved there
+        image = _xml.parse_xml(image_xml, 'save image XML')
+        if self.domain is not None:
+            return image.findtext('uuid') == self.domain.UUIDString()
+        return image.findtext('name') == self.name
+
+    def _xml(self, flags=0):
+        return self.client.call('read the XML of %s' % self.name, self.domain.XMLDesc, flags | libvirt.VIR_DOMAIN_XML_SECURE)
+
+    def _autostart(self, observed):
+        if not (observed.exists and observed.persistent):
+            return False
+        return bool(self.client.call('read autostart of %s' % self.name, self.domain.autostart))
+
+    # planning -----------------------------------------------------------------
+    def _reconcile_definition(self, observed):
+        """Compare the declared XML with the stored definition.  Returns
+        (current definition element or None, reconciliation or None)."""
+        if self.spec.declared is None or not observed.exists or self.spec.state == S.ABSENT:
+            return None, None
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if observed.persistent else 0
+        current = _xml.parse_xml(self._xml(flags), 'libvirt XML')
+        return current, _xml.reconcile(self.spec.declared, current, self.client.machine_aliases)
+
+    def _live_definition_after(self, observed, steps):
+        """The XML the running QEMU process will have after `steps`: the
+        current one if it keeps running, a save image's if one is restored,
+        None if the domain ends stopped or starts afresh from its definition."""
+        if self.spec.state not in (S.RUNNING, S.PAUSED, S.RESTARTED) or self.spec.declared is None:
+            return None
+        if observed.state == S.SAVED:
+            if observed.image == S.FILE_IMAGE:
+                return self.client.call('read save image %s' % self.spec.save_file,
+                                        self.client.conn.saveImageGetXMLDesc, self.spec.save_file, 0)
+            return self.client.call('read the managed save image of %s' % self.name,
+                                    self.domain.managedSaveGetXMLDesc, 0)
+        if observed.state in (S.RUNNING, S.PAUSED, S.PMSUSPENDED) and not any(s in _FRESH_START_STEPS for s in steps):
+            return self._xml()
+        return None
+
+    def _differs_from_live(self, live_xml):
+        if live_xml is None:
+            return False
+        live = _xml.parse_xml(live_xml, 'libvirt XML')
+        return _xml.reconcile(self.spec.declared, live, self.client.machine_aliases).changed
+
+    def _plan(self, observed, reconciliation):
+        spec = self.spec
+        try:
+            steps = S.plan_transition(observed, spec.state, spec.persistent, spec.force, bool(spec.save_file))
+        except S.PlanError as exc:
+            raise OperationFailed('Cannot make domain %s %s: %s' % (self.name, spec.state, exc))
+        creates = S.DEFINE in steps or S.CREATE in steps or S.CREATE_PAUSED in steps
+        if creates and not observed.exists and spec.declared is None:
+            raise OperationFailed('domain %s does not exist; xml is required to create it' % self.name)
+        if reconciliation is not None and reconciliation.changed:
+            if not observed.persistent and S.DEFINE not in steps:
+                raise OperationFailed(
+                    'domain %s is transient and runs with a different definition (%s); a transient '
+                    'definition cannot be changed: stop it, or declare it persistent'
+                    % (self.name, '; '.join(reconciliation.differences)))
+            if S.DEFINE not in steps:
+                steps.insert(0, S.DEFINE)
+        pending = self._differs_from_live(self._live_definition_after(observed, steps))
+        if pending and (spec.restart_on_change or spec.state == S.RESTARTED):
+            # A reboot keeps the QEMU process and its old configuration; only
+            # a power cycle applies the new definition.
+            steps = [s for s in steps if s != S.REBOOT]
+            steps += [S.SHUTDOWN, S.START_PAUSED if spec.state == S.PAUSED else S.START]
+            pending = False
+        if spec.autostart is not None and spec.autostart != self._autostart(observed):
+            steps.append(S.SET_AUTOSTART)
+        return steps, pending
+
+    # prediction and diff --------------------------------------------------------
+    def _predicted(self, observed, steps):
+        """state, persistent and autostart once `steps` have run."""
+        target = S.reached_state(self.spec.state)
+        persistent = self.spec.persistent and target != S.ABSENT
+        autostart = self.spec.autostart if S.SET_AUTOSTART in steps else self._autostart(observed)
+        return dict(state=target, persistent=persistent, autostart=bool(autostart) and persistent)
+
+    @staticmethod
+    def _summary(state, persistent, autostart):
+        return 'state: %s\npersistent: %s\nautostart: %s\n' % (
+            state, str(persistent).lower(), str(autostart).lower())
+
+    def _diff(self, observed, predicted, current, reconciliation):
+        header = 'domain %s' % self.name
+        diff = [dict(before_header=header, after_header=header,
+                     before=self._summary(observed.state, observed.persistent, self._autostart(observed)),
+                     after=self._summary(**predicted))]
+        if self.spec.declared is not None and predicted['state'] != S.ABSENT:
+            merged = reconciliation.merged if reconciliation is not None else self.spec.declared
+            diff.append(dict(before_header='%s XML (stored definition)' % self.name,
+                             after_header='%s XML (declared)' % self.name,
+                             before=_xml.masked_text(current) if current is not None else '',
+                             after=_xml.masked_text(merged)))
+        return diff
+
+    # doing --------------------------------------------------------------------
+    def run(self):
+        watch = Stopwatch()
+        observed = self._observe()
+        current, reconciliation = self._reconcile_definition(observed)
+        steps, pending = self._plan(observed, reconciliation)
+        predicted = self._predicted(observed, steps)
+        diff = self._diff(observed, predicted, current, reconciliation)
+        define_xml = self._define_xml(reconciliation, observed)
+        result = dict(name=self.name, previous_state=observed.state, actions=self.changes.actions, diff=diff,
+                      differences=reconciliation.differences if reconciliation is not None else [])
+        try:
+            for step in steps:
+                self.changes.apply(step, self._perform, step, define_xml)
+        except OperationFailed as exc:
+            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
+            raise
+        result.update(self._describe_after(predicted, pending), changed=self.changes.changed, duration=watch.rounded())
+        return result
+
+    def _define_xml(self, reconciliation, observed):
+        if reconciliation is not None:
+            return _xml.to_text(reconciliation.merged)
+        if self.spec.declared is not None:
+            return _xml.to_text(self.spec.declared)
+        if observed.exists:
+            return self._xml(libvirt.VIR_DOMAIN_XML_INACTIVE)  # making a transient domain persistent
+        return None
+
+    def _describe_after(self, predicted, pending):
+        """state, uuid, persistent and autostart after the run: observed
+        again after a real run, the prediction in check mode."""
+        if self.changes.check_mode:
+            uuid = self.domain.UUIDString() if self.domain is not None else (
+                self.spec.declared.findtext('uuid') if self.spec.declared is not None else None)
+            return dict(predicted, uuid=None if predicted['state'] == S.ABSENT else uuid, pending_restart=pending)
+        after = self._observe()
+        live = self._xml() if (self.spec.declared is not None and after.active) else None
+        return dict(state=after.state,
+                    uuid=self.domain.UUIDString() if self.domain is not None else None,
+                    persistent=after.persistent, autostart=self._autostart(after),
+                    pending_restart=self._differs_from_live(live))
+
+    def _perform(self, step, define_xml):
+        """Carry out one planned step (never called in check mode)."""
+        name, conn, call = self.name, self.client.conn, self.client.call
+        if step == S.DEFINE:
+            self.domain = call('define domain %s' % name, conn.defineXMLFlags, define_xml,
+                               libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        elif step in (S.CREATE, S.CREATE_PAUSED):
+            flags = libvirt.VIR_DOMAIN_START_VALIDATE
+            if step == S.CREATE_PAUSED:
+                flags |= libvirt.VIR_DOMAIN_START_PAUSED
+            self.domain = call('create domain %s' % name, conn.createXML, define_xml, flags)
+        elif step == S.START:
+            call('start domain %s' % name, self.domain.create)
+            if call('read the state of %s' % name, self.domain.state)[0] == libvirt.VIR_DOMAIN_PAUSED:
+                # A managed save image taken while paused restores paused.
+                call('resume domain %s' % name, self.domain.resume)
+        elif step == S.START_PAUSED:
+            call('start domain %s' % name, self.domain.createWithFlags, libvirt.VIR_DOMAIN_START_PAUSED)
+        elif step == S.RESUME:
+            call('resume domain %s' % name, self.domain.resume)
+        elif step == S.SUSPEND:
+            call('pause domain %s' % name, self.domain.suspend)
+        elif step == S.WAKEUP:
+            call('wake up domain %s' % name, self.domain.pMWakeup, 0)
+        elif step == S.SHUTDOWN:
+            self._shutdown()
+        elif step == S.DESTROY:
+            call('destroy domain %s' % name, self.domain.destroy)
+        elif step == S.REBOOT:
+            call('reboot domain %s' % name, self.domain.reboot, 0)
+        elif step == S.MANAGED_SAVE:
+            call('save domain %s' % name, self.domain.managedSave, 0)
+        elif step == S.SAVE_TO_FILE:
+            call('save domain %s to %s' % (name, self.spec.save_file), self.domain.save, self.spec.save_file)
+        elif step in (S.RESTORE, S.RESTORE_PAUSED):
+            flags = libvirt.VIR_DOMAIN_SAVE_PAUSED if step == S.RESTORE_PAUSED else libvirt.VIR_DOMAIN_SAVE_RUNNING
+            call('restore domain %s from %s' % (name, self.spec.save_file),
+                 conn.restoreFlags, self.spec.save_file, None, flags)
+            self.domain = self.client.domain(name)
+        elif step == S.UNDEFINE:
+            call('undefine domain %s' % name, self.domain.undefineFlags,
+                 libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                 | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        elif step == S.MAKE_TRANSIENT:
+            call('make domain %s transient' % name, self.domain.undefineFlags, libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
+        elif step == S.SET_AUTOSTART:
+            call('set autostart of domain %s' % name, self.domain.setAutostart, int(self.spec.autostart))
+        else:  # pragma: no cover - the planner only emits the steps above
+            raise OperationFailed('unknown step %s' % step)
+
+    def _shutdown(self):
+        """Graceful shutdown within shutdown_timeout; destroy after it only
+        when forced.  Without force a timeout leaves the domain running."""
+        domain, timeout = self.domain, self.spec.shutdown_timeout
+        request = [0.0]
+
+        def still_running():
+            return self.client.is_active(domain)
+
+        def repeat_request(elapsed):
+            if elapsed - request[0] >= SHUTDOWN_REPEAT_SECONDS and still_running():
+                request[0] = elapsed
+                try:
+                    domain.shutdown()
+                except libvirt.libvirtError:
+                    pass  # it stopped between the check and the request
+
+        if timeout > 0:
+            self.client.call('shut down domain %s' % self.name, domain.shutdown)
+            try:
+                wait_until(lambda: not still_running(), timeout, 'graceful shutdown', on_tick=repeat_request)
+                return
+            except WaitTimeout:
+                pass
+        if not self.spec.force:
+            raise OperationFailed(
+                'Failed to shut down domain %s: it did not power off within shutdown_timeout=%d s and is '
+                'still running. Set force=true to destroy it after the timeout, or raise shutdown_timeout'
+                % (self.name, timeout))
+        if still_running():
+            self.client.call('destroy domain %s' % self.name, domain.destroy)

@@ -1,0 +1,268 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: domain
+short_description: Converge a libvirt domain to a declared state and definition
+version_added: 0.1.0
+description:
+  - Compares the declared state (and, when given, the declared domain XML) of one
+    libvirt domain with what libvirt holds, and makes the smallest set of
+    lifecycle moves (define, create, start, shutdown, destroy, suspend, resume,
+    save, restore, managed save, reboot, undefine) that reach it.
+  - The states are libvirt's own - Undefined (V(absent)), Defined/Stopped
+    (V(defined)), V(running), V(paused), V(saved) - and every one is reachable
+    from every other.
+  - The XML comparison is semantic. Values libvirt filled in (uuid, MAC and PCI
+    addresses, controllers, memory in KiB, the expanded machine type) and
+    formatting or attribute order do not count as changes. Attributes and elements
+    you leave out keep their current value. A list you write is complete - two
+    C(<disk>) elements declared where libvirt has three removes the third - and a
+    kind of device you do not mention at all is removed, except the ones libvirt
+    adds itself (controllers, memory balloon, emulator, PS/2 input, audio, the
+    console that mirrors the first serial port, the video card of a graphical
+    console). When the domain is redefined, the MAC addresses, uuid and PCI
+    addresses libvirt generated are kept, so they never churn.
+options:
+  name:
+    description:
+      - Name of the domain. Required unless O(xml) is given, whose C(<name>) it must match.
+    type: str
+  xml:
+    description:
+      - Full domain XML (as from C(virsh dumpxml), C(virt-install --print-xml) or a template).
+      - Needed to create the domain; when the domain exists, its definition is
+        converged to this XML.
+      - Parsed with a hardened parser; a DOCTYPE (and so any entity) is refused.
+    type: str
+  state:
+    description:
+      - V(absent) undefines the domain, together with its managed save image,
+        snapshot metadata and NVRAM. It never deletes volumes or files. A running or
+        paused domain is only removed with O(force=true).
+      - V(defined) leaves it defined and stopped. A running guest is shut down
+        gracefully (see O(shutdown_timeout)). Saved memory is restored and the guest
+        then shut down, so nothing it had in flight is lost.
+      - V(running) starts it, resumes it, or restores its saved memory (from
+        O(save_file) when given, else from libvirt's managed save image).
+      - V(paused) suspends it (starting or restoring it paused first if needed).
+      - V(saved) saves its memory to O(save_file), or with libvirt's managed save
+        when O(save_file) is not given, and stops it. A stopped domain is saved at
+        the instant it powers on.
+      - V(restarted) reboots a running guest, or starts a stopped one. It always
+        reports a change. When the definition changed, a reboot would keep the old
+        configuration, so the domain is shut down and started instead.
+    type: str
+    choices: [absent, defined, running, paused, saved, restarted]
+    default: running
+  persistent:
+    description:
+      - V(true) keeps the domain defined when it stops. V(false) makes a transient
+        domain, created from O(xml), which ceases to exist when it stops or is saved
+        to O(save_file).
+      - An existing transient domain declared persistent is defined in place; a
+        running persistent domain declared transient is undefined and keeps running.
+    type: bool
+    default: true
+  autostart:
+    description:
+      - Whether libvirtd starts the domain when the host boots. Unchanged when omitted.
+      - Only for persistent domains.
+    type: bool
+  shutdown_timeout:
+    description:
+      - Seconds to wait for a graceful shutdown (guest agent or ACPI power button,
+        repeated every 5 seconds for guests still booting).
+      - When it runs out the task fails and the domain keeps running, unless O(force=true).
+      - V(0) does not ask the guest at all; with O(force=true) it destroys at once.
+    type: int
+    default: 120
+  force:
+    description:
+      - Destroy (power off) the domain when the graceful shutdown times out.
+      - Required to remove (O(state=absent)) a running or paused domain.
+    type: bool
+    default: false
+  save_file:
+    description:
+      - With O(state=saved), save the memory to this file on the hypervisor
+        host (works for transient domains, which then cease to exist).
+      - With O(state=running), O(state=paused) or O(state=defined), restore from it
+        when the domain is not running and the file holds this domain's state.
+      - Like C(virsh restore), the file is kept after restoring; restoring an image
+        older than the domain's disks corrupts them, so remove it once restored.
+    type: path
+  restart_on_change:
+    description:
+      - When a running domain's definition changed, apply the new definition now
+        by shutting it down (see O(shutdown_timeout), O(force)) and starting it.
+      - By default the new definition is stored, the guest keeps running on the old
+        one, and RV(pending_restart) says so.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - lifecycle.libvirt.connection
+  - lifecycle.libvirt.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Check mode plans the same steps as the real run and reports the same
+      C(changed), C(actions) and C(diff); nothing is changed.
+  diff_mode:
+    support: full
+    details: Shows state, persistence and autostart before and after, and the stored
+      XML next to the XML that will be defined.
+  idempotent:
+    support: partial
+    details: Every state but V(restarted) is idempotent; V(restarted) always reboots
+      and always reports a change.
+notes:
+  - The domain's volumes are never deleted; use M(lifecycle.libvirt.volume).
+seealso:
+  - module: lifecycle.libvirt.domain_info
+  - name: libvirt domain lifecycle
+    description: The states and commands this module follows.
+    link: https://libvirt.org/kbase/domainstatecapture.html
+author:
+  - lifecycle.libvirt contributors (@lifecycle-libvirt)
+'''
+
+EXAMPLES = r'''
+- name: Define and start a guest from a template
+  lifecycle.libvirt.domain:
+    xml: "{{ lookup('ansible.builtin.template', 'web01.xml.j2') }}"
+    state: running
+    autostart: true
+
+- name: Shut a guest down, destroying it if it has not stopped after 60 s
+  lifecycle.libvirt.domain:
+    name: web01
+    state: defined
+    shutdown_timeout: 60
+    force: true
+
+- name: Save a guest's memory with libvirt's managed save (restored by the next start)
+  lifecycle.libvirt.domain:
+    name: web01
+    state: saved
+
+- name: Save to a file of our own, then restore from it
+  lifecycle.libvirt.domain:
+    name: web01
+    state: saved
+    save_file: /var/lib/libvirt/save/web01.save
+- name: Restore it
+  lifecycle.libvirt.domain:
+    name: web01
+    state: running
+    save_file: /var/lib/libvirt/save/web01.save
+
+- name: A transient guest that disappears when it stops
+  lifecycle.libvirt.domain:
+    xml: "{{ lookup('ansible.builtin.file', 'scratch.xml') }}"
+    persistent: false
+    state: running
+
+- name: Grow memory of a running guest and apply it now
+  lifecycle.libvirt.domain:
+    xml: "{{ lookup('ansible.builtin.template', 'web01.xml.j2') }}"
+    restart_on_change: true
+
+- name: Remove a guest (its disks stay)
+  lifecycle.libvirt.domain:
+    name: web01
+    state: absent
+    force: true
+    shutdown_timeout: 30
+
+- name: Manage guests of a remote hypervisor
+  lifecycle.libvirt.domain:
+    uri: qemu+ssh://admin@kvm01.example.com/system
+    name: web01
+    state: running
+'''
+
+RETURN = r'''
+name:
+  description: Name of the domain.
+  returned: always
+  type: str
+  sample: web01
+state:
+  description:
+    - State after the task - V(absent), V(defined), V(running), V(paused), V(saved);
+      in check mode, the state the real run would reach.
+  returned: always
+  type: str
+  sample: running
+previous_state:
+  description:
+    - State before the task. Besides the declarable states it can be V(crashed) or
+      V(pmsuspended) (suspended by the guest's power management).
+  returned: always
+  type: str
+  sample: defined
+uuid:
+  description: UUID of the domain; null when it does not exist (or, in check mode, is not created yet and O(xml) has no uuid).
+  returned: always
+  type: str
+  sample: 2f3d4c1e-8c4e-4f7c-9d2a-0b8f1d9a7e11
+persistent:
+  description: Whether the domain is persistent (stays defined when stopped).
+  returned: always
+  type: bool
+autostart:
+  description: Whether the domain starts with the host.
+  returned: always
+  type: bool
+pending_restart:
+  description:
+    - True when the domain runs with a configuration that differs from O(xml).
+      The new definition is stored and takes effect at its next start.
+  returned: always
+  type: bool
+actions:
+  description: The lifecycle steps taken (or, in check mode, that would be taken), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [define, start]
+differences:
+  description: The real differences between O(xml) and the stored definition, one readable line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/domain/memory: 268435456 -> 536870912 bytes"]
+duration:
+  description: Seconds the task took, measured on a monotonic clock.
+  returned: always
+  type: float
+  sample: 4.21
+diff:
+  description: Before and after, as shown by C(--diff).
+  returned: when diff mode is on
+  type: list
+  elements: dict
+'''
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import (
+    DOMAIN_ARGUMENT_SPEC, DomainSpec, converge_domain)
+
+
+def main():
+    module = LibvirtModule(argument_spec=DOMAIN_ARGUMENT_SPEC,
+                           required_one_of=[('name', 'xml')],
+                           supports_check_mode=True)
+    module.run(lambda client: converge_domain(
+        client, DomainSpec(module.params), module.check_mode, module._diff))
+
+
+if __name__ == '__main__':
+    main()
