@@ -232,6 +232,19 @@ class _DomainConvergence:
         live = _xml.parse_xml(live_xml, 'libvirt XML')
         return _xml.reconcile(self.spec.declared, live, self.client.machine_aliases).changed
 
+    def _preflight(self, declared):
+        """Catch, in check mode too, what would make libvirt refuse the XML:
+        schema errors and an emulator, machine or domain type this host lacks."""
+        errors = _xml.schema_errors(declared)
+        if errors:
+            raise OperationFailed('Failed to define domain %s: the XML does not follow libvirt\'s schema: %s'
+                                  % (self.name, errors))
+        os_type = declared.find('os/type')
+        self.client.call(
+            'define domain %s' % self.name, self.client.conn.getDomainCapabilities,
+            declared.findtext('devices/emulator'), os_type.get('arch') if os_type is not None else None,
+            os_type.get('machine') if os_type is not None else None, declared.get('type'), 0)
+
     def _plan(self, observed, reconciliation):
         spec = self.spec
         try:
@@ -241,6 +254,8 @@ class _DomainConvergence:
         creates = S.DEFINE in steps or S.CREATE in steps or S.CREATE_PAUSED in steps
         if creates and not observed.exists and spec.declared is None:
             raise OperationFailed('domain %s does not exist; xml is required to create it' % self.name)
+        if creates and spec.declared is not None:
+            self._preflight(spec.declared)
         if reconciliation is not None and reconciliation.changed:
             if not observed.persistent and S.DEFINE not in steps:
                 raise OperationFailed(

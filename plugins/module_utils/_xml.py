@@ -33,6 +33,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import os
 import re
 
 import traceback
@@ -79,6 +80,21 @@ def parse_xml(text, what='XML'):
         # simplest way to be sure no entity (XXE) is ever declared or used.
         raise XMLError('%s must not contain a DOCTYPE (entities are not allowed)' % what)
     return root
+
+
+_SCHEMA_DIR = '/usr/share/libvirt/schemas'
+
+
+def schema_errors(element, schema='domain.rng'):
+    """Validate against libvirt's RelaxNG schema when it is installed here
+    (it is on every host with libvirt).  Returns None or the error text."""
+    path = os.path.join(_SCHEMA_DIR, schema)
+    if not os.path.exists(path):
+        return None
+    validator = etree.RelaxNG(etree.parse(path, _parser()))
+    if validator.validate(element):
+        return None
+    return '; '.join('line %d: %s' % (e.line, e.message) for e in validator.error_log)
 
 
 def to_text(element):

@@ -78,6 +78,8 @@ class TestGuest:
         self.serial_log = os.path.join(workdir, 'serial.log')
         self.shell_socket = os.path.join(workdir, 'shell.sock')
         self.disk_path = self._create_data_disk()
+        self.kernel = str(guest.GUEST_DIR / 'vmlinuz')
+        self.initrd = str(guest.GUEST_DIR / 'initrd.img')
         self.xml = guest.domain_xml(name, domain_type=domain_type, data_disk=self.disk_path,
                                     serial_log=self.serial_log, shell_socket=self.shell_socket, noacpi=noacpi)
 

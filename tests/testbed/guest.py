@@ -21,6 +21,7 @@ import re
 import shlex
 import socket
 import subprocess
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -70,11 +71,17 @@ def domain_xml(
 ) -> str:
     """Return the domain XML of a test guest booting the built kernel/initrd.
 
-    ``serial_log`` receives ttyS0 (where the ready marker appears); libvirt
-    empties it whenever a new QEMU process starts, not on reboot.
-    ``shell_socket`` is where QEMU listens for :class:`GuestShell`; its
-    directory must be writable by the QEMU user (libvirt-qemu).
+    ``data_disk`` becomes virtio ``vda``. ``serial_log`` receives ttyS0 (where
+    the ready marker appears); libvirt empties it whenever a new QEMU process
+    starts, not on reboot. ``shell_socket`` is the path of the unix socket for
+    :class:`GuestShell` (libvirt creates it; its directory must exist).
+    ``noacpi`` makes the guest ignore ACPI shutdown/reboot requests.
     ``extra_devices`` is raw XML put inside ``<devices>``.
+
+    Use TCG (the default ``domain_type='qemu'``): this kernel does not boot
+    under the test machines' KVM. There is no ``<uuid>``: redefining a
+    defined name with this XML fails ("already exists with uuid"), undefine
+    it first.
     """
     kernel = Path(kernel) if kernel else GUEST_DIR / "vmlinuz"
     initrd = Path(initrd) if initrd else GUEST_DIR / "initrd.img"
@@ -105,8 +112,10 @@ def domain_xml(
             "      <target port='1'/>\n"
             "    </serial>"
         )
-    if extra_devices:
-        devices.append(extra_devices.rstrip("\n"))
+    if extra_devices.strip():
+        devices.append(
+            textwrap.indent(textwrap.dedent(extra_devices).strip("\n"), "    ")
+        )
     devices_xml = "\n".join(devices)
 
     return f"""\
@@ -171,7 +180,9 @@ class GuestShell:
     markers, spelled so that the echoed command line never matches them, and
     returns only what lies between. The shell persists across connections; a
     new connection is made when the old one broke (e.g. the domain restarted).
-    Avoid tab characters in commands: the shell's line editor completes on them.
+    Wait for the ready marker before the first command of each boot. Avoid
+    tab characters (the shell's line editor completes on them) and ``exit``
+    (the shell is respawned, but output still queued is lost).
     """
 
     def __init__(self, socket_path: str | os.PathLike):
@@ -232,8 +243,8 @@ class GuestShell:
         begin, end = f"@@BEGIN-{token}@@", f"@@END-{token}-"
         # All on one line, so the shell (and the tty) echo the whole input
         # before anything runs. Quotes split the markers in that echo: only
-        # the output of the echo commands contains them whole. eval keeps a
-        # syntax error in `command` from swallowing the end marker.
+        # the output of the echo commands contains them whole. `command eval`
+        # keeps a syntax error in `command` from aborting the whole line.
         line = (
             f"echo '@@BEGIN-'{token}'@@'; command eval {shlex.quote(command)}; "
             f"echo '@@END-'{token}'-'$?'@@'\n"
@@ -259,6 +270,9 @@ class GuestShell:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                # Interrupt the command (ttyS1 is the shell's controlling tty)
+                # so that the shell takes the next command.
+                self._sock.sendall(b"\x03")
                 raise TimeoutError(
                     f"guest shell: no result for {command!r} in {timeout} s:\n{text}"
                 )

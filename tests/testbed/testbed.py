@@ -94,9 +94,10 @@ def sweep(conn, prefix=TEST_PREFIX):
     for domain in conn.listAllDomains(0):
         if not domain.name().startswith(prefix):
             continue
+        persistent = domain.isPersistent()  # a transient one is gone once destroyed
         if domain.isActive():
             domain.destroy()
-        if domain.isPersistent():
+        if persistent:
             domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                                  | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
                                  | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)

@@ -128,8 +128,7 @@ add_module() {
     esac
     copied[$name]=1
     # .modinfo holds NUL-separated key=value strings, e.g. "depends=virtio,virtio_ring".
-    deps=$(tr '\0' '\n' < "$dest" | grep -a -m1 '^depends=' || true)
-    deps=${deps#depends=}
+    deps=$(tr '\0' '\n' < "$dest" | sed -n 's/^depends=//p')
     for dep in ${deps//,/ }; do add_module "$dep"; done
 }
 
