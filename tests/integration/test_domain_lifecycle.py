@@ -35,7 +35,7 @@ def test_save_to_file_and_restore_a_transient_domain(test_guest):
     assert saved['state'] == 'saved' and os.path.getsize(save_file) > 0
     assert g.domain() is None  # a transient domain ceases to exist
     assert run_module('domain', **params)['changed'] is False
-    restore = dict(params, state='running')
+    restore = {**params, 'state': 'running'}
     restored = run_module('domain', **restore)
     assert restored['actions'] == ['restore'] and restored['state'] == 'running'
     with g.shell() as shell:  # the same boot, continued
@@ -52,9 +52,9 @@ def test_save_to_file_and_restore_a_persistent_domain(test_guest):
     saved = run_module('domain', **params)
     assert saved['changed'] and saved['state'] == 'saved' and g.state() == 'defined'
     assert run_module('domain', **params)['changed'] is False
-    paused = run_module('domain', **dict(params, state='paused'))
+    paused = run_module('domain', **{**params, 'state': 'paused'})
     assert paused['actions'] == ['restore_paused'] and g.state() == 'paused'
-    running = run_module('domain', **dict(params, state='running'))
+    running = run_module('domain', **{**params, 'state': 'running'})
     assert running['actions'] == ['resume']
     with g.shell() as shell:
         assert shell.run('cat /data/boots').strip() == '1'
@@ -103,5 +103,5 @@ def test_autostart(test_guest):
     assert real['autostart'] is True and g.domain().autostart() == 1
     assert real['diff'] == check['diff'] and 'autostart: true' in real['diff'][0]['after']
     assert run_module('domain', **params)['changed'] is False
-    off = run_module('domain', **dict(params, autostart=False))
+    off = run_module('domain', **{**params, 'autostart': False})
     assert off['actions'] == ['set_autostart'] and g.domain().autostart() == 0

@@ -46,6 +46,7 @@ def build(outdir: str | os.PathLike = GUEST_DIR) -> Path:
         ["bash", str(GUEST_SRC_DIR / "build.sh"), str(outdir)],
         capture_output=True,
         text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(
