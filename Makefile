@@ -10,7 +10,7 @@ CACHE := .cache
 # Ansible to load it; a symlink does for running it, ansible-test wants a copy.
 COLLECTIONS := $(CURDIR)/.build/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lifecycle/libvirt
-SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity/ansible_collections/lifecycle/libvirt
+SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity-$(shell echo $(CURDIR) | md5sum | cut -c1-8)/ansible_collections/lifecycle/libvirt
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
