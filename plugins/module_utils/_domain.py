@@ -135,27 +135,21 @@ def _describe_domain(client, domain, include_xml):
 
 
 def _describe_disk(disk):
-    source = disk.find('source')
-    driver = disk.find('driver')
-    target = disk.find('target')
-    path = None
-    if source is not None:
-        path = source.get('file') or source.get('dev') or source.get('name') or (
-            '%s/%s' % (source.get('pool'), source.get('volume')) if source.get('volume') else None)
-    return dict(target=target.get('dev') if target is not None else None,
-                device=disk.get('device', 'disk'), type=disk.get('type'), source=path,
-                format=driver.get('type') if driver is not None else None)
+    attribute = _xml.attribute_of
+    volume = attribute(disk, 'source', 'volume')
+    source = (attribute(disk, 'source', 'file') or attribute(disk, 'source', 'dev')
+              or attribute(disk, 'source', 'name')
+              or ('%s/%s' % (attribute(disk, 'source', 'pool'), volume) if volume else None))
+    return dict(target=attribute(disk, 'target', 'dev'), device=disk.get('device', 'disk'), type=disk.get('type'),
+                source=source, format=attribute(disk, 'driver', 'type'))
 
 
 def _describe_interface(interface):
-    mac = interface.find('mac')
-    source = interface.find('source')
-    model = interface.find('model')
-    source_name = None
-    if source is not None:
-        source_name = source.get('network') or source.get('bridge') or source.get('dev')
-    return dict(type=interface.get('type'), mac=mac.get('address') if mac is not None else None,
-                source=source_name, model=model.get('type') if model is not None else None)
+    attribute = _xml.attribute_of
+    source = (attribute(interface, 'source', 'network') or attribute(interface, 'source', 'bridge')
+              or attribute(interface, 'source', 'dev'))
+    return dict(type=interface.get('type'), mac=attribute(interface, 'mac', 'address'), source=source,
+                model=attribute(interface, 'model', 'type'))
 
 
 class _DomainConvergence:

@@ -185,13 +185,14 @@ def reconcile(declared, actual, machine_aliases=None):
     return Reconciliation(merged, differences)
 
 
-def _field(element, path, attribute):
+def attribute_of(element, path, attribute):
+    """`attribute` of the child at `path` ('.' for the element), or None."""
     node = element if path == '.' else element.find(path)
     return None if node is None else node.get(attribute)
 
 
 def _identity(element, fields):
-    return tuple((path, attribute, _field(element, path, attribute)) for path, attribute in fields)
+    return tuple((path, attribute, attribute_of(element, path, attribute)) for path, attribute in fields)
 
 
 def _describe(element):
@@ -314,7 +315,7 @@ class _Reconciler:
                 pairs.append([child, None])
                 continue
             match = next((a for a in unpaired if a.tag == child.tag
-                          and all(_field(a, p, attr) == v for p, attr, v in wanted)), None)
+                          and all(attribute_of(a, p, attr) == v for p, attr, v in wanted)), None)
             if match is not None:
                 unpaired.remove(match)
             pairs.append([child, match])
