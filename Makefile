@@ -14,7 +14,7 @@ SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity-$(shell echo $(CURD
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup host venv guest test sanity unit integration demo build clean
+.PHONY: setup host venv guest test sanity unit integration demo bench build clean
 
 setup: host venv guest $(COLLECTION_LINK)
 
@@ -54,6 +54,18 @@ integration:
 
 demo: setup
 	$(BIN)/ansible-playbook playbooks/demo.yml
+
+# Benchmarks are not tests: they print tables (see bench/).  Their virtualenv
+# adds the `ansible` package, which ships community.libvirt for comparison.
+BENCH_VENV := .build/bench-venv
+
+$(BENCH_VENV)/.installed: requirements/bench.txt requirements/dev.txt requirements/runtime.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -r requirements/bench.txt
+	touch $@
+
+bench: setup $(BENCH_VENV)/.installed
+	for script in bench/*_bench.py; do $(BENCH_VENV)/bin/python $$script || exit 1; done
 
 build:
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist

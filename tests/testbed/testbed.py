@@ -90,22 +90,39 @@ def domain_type():
 
 
 def sweep(conn, prefix=TEST_PREFIX):
-    """Destroy and undefine test domains, delete test volumes."""
+    """Destroy and undefine test domains, delete test volumes.
+
+    Other sessions may add and remove objects meanwhile: one that vanishes
+    under our hands is simply gone already.
+    """
     for domain in conn.listAllDomains(0):
-        if not domain.name().startswith(prefix):
-            continue
-        persistent = domain.isPersistent()  # a transient one is gone once destroyed
-        if domain.isActive():
-            domain.destroy()
-        if persistent:
-            domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-                                 | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                                 | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        if domain.name().startswith(prefix):
+            _ignore_vanished(_remove_domain, domain)
     for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-        pool.refresh(0)
-        for volume in pool.listAllVolumes(0):
+        _ignore_vanished(pool.refresh, 0)
+        for volume in _ignore_vanished(pool.listAllVolumes, 0) or []:
             if volume.name().startswith(prefix):
-                volume.delete(0)
+                _ignore_vanished(volume.delete, 0)
+
+
+def _remove_domain(domain):
+    persistent = domain.isPersistent()  # a transient one is gone once destroyed
+    if domain.isActive():
+        domain.destroy()
+    if persistent:
+        domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                             | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                             | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
+def _ignore_vanished(operation, *args):
+    try:
+        return operation(*args)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_STORAGE_POOL,
+                                    libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_OPERATION_INVALID):
+            return None
+        raise
 
 
 if __name__ == '__main__':

@@ -1,0 +1,145 @@
+"""Benchmark: lifecycle.libvirt.domain vs raw libvirt-python vs community.libvirt.virt.
+
+Not a test: it prints a table.  Run with `make bench` (which provides a
+virtualenv with the `ansible` package, where community.libvirt ships).
+
+Each module runs the way Ansible runs it - its own Python process reading a
+JSON arguments file - so the module columns include interpreter start-up and
+imports; the raw column is the libvirt calls alone, in-process.  The domain
+does not boot an OS (no disk, no kernel): what is measured is the tooling.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import libvirt
+
+URI = 'qemu:///system'
+ROUNDS = int(os.environ.get('BENCH_ROUNDS', '5'))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+COLLECTIONS = [os.path.join(REPO, '.build', 'collections')]
+NAME = 'lltest-bench-domain'
+XML = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+       "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><serial type='pty'/></devices></domain>" % NAME)
+
+
+def _community_path():
+    import ansible_collections.community.libvirt  # noqa: F401 -- shipped by the ansible package
+    return os.path.dirname(os.path.dirname(os.path.dirname(ansible_collections.community.libvirt.__file__)))
+
+
+def run_module(fqcn_module, **params):
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': params}, handle)
+    try:
+        process = subprocess.run([sys.executable, '-m', fqcn_module, handle.name], capture_output=True, text=True,
+                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(COLLECTIONS)), check=False)
+    finally:
+        os.unlink(handle.name)
+    result = json.loads(process.stdout)
+    if result.get('failed'):
+        raise RuntimeError('%s failed: %s' % (fqcn_module, result.get('msg')))
+    return result
+
+
+def ours(**params):
+    return run_module('ansible_collections.lifecycle.libvirt.plugins.modules.domain', uri=URI, **params)
+
+
+def community(**params):
+    return run_module('ansible_collections.community.libvirt.plugins.modules.virt', uri=URI, **params)
+
+
+def cleanup(conn):
+    try:
+        domain = conn.lookupByName(NAME)
+    except libvirt.libvirtError:
+        return
+    if domain.isActive():
+        domain.destroy()
+    domain.undefine()
+
+
+# One scenario = (setup, then the timed steps) for each tool.
+def raw_cycle(conn):
+    domain = conn.defineXML(XML)
+    domain.create()
+    domain.destroy()
+    domain.undefine()
+
+
+def ours_cycle(_conn):
+    ours(xml=XML, state='running')
+    ours(name=NAME, state='absent', force=True, shutdown_timeout=0)
+
+
+def community_cycle(_conn):
+    community(command='define', xml=XML)
+    community(name=NAME, state='running')
+    community(name=NAME, state='destroyed')
+    community(name=NAME, command='undefine')
+
+
+def raw_noop(conn):
+    domain = conn.lookupByName(NAME)
+    if domain.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+        domain.create()
+
+
+def ours_noop(_conn):
+    assert not ours(xml=XML, state='running')['changed']
+
+
+def community_noop(_conn):
+    assert not community(name=NAME, state='running')['changed']
+
+
+def measure(conn, step, setup=None):
+    samples = []
+    for _ in range(ROUNDS):
+        cleanup(conn)
+        if setup:
+            setup(conn)
+        started = time.monotonic()
+        step(conn)
+        samples.append(time.monotonic() - started)
+    cleanup(conn)
+    return statistics.median(samples) * 1000
+
+
+def running(conn):
+    conn.defineXML(XML).create()
+
+
+def main():
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        COLLECTIONS.append(_community_path())
+        have_community = True
+    except ImportError:
+        have_community = False
+    conn = libvirt.open(URI)
+    rows = [
+        ('define+start+destroy+undefine', raw_cycle, ours_cycle, community_cycle, None),
+        ('converge running, no change', raw_noop, ours_noop, community_noop, running),
+    ]
+    print('lifecycle.libvirt.domain benchmark: median of %d rounds, milliseconds' % ROUNDS)
+    print('| scenario | raw libvirt-python | lifecycle.libvirt | community.libvirt | ours/raw | ours/community |')
+    print('|---|---:|---:|---:|---:|---:|')
+    for label, raw, ours_step, community_step, setup in rows:
+        raw_ms = measure(conn, raw, setup)
+        ours_ms = measure(conn, ours_step, setup)
+        community_ms = measure(conn, community_step, setup) if have_community else float('nan')
+        print('| %s | %.1f | %.1f | %.1f | %.1fx | %.2fx |' % (
+            label, raw_ms, ours_ms, community_ms, ours_ms / raw_ms, ours_ms / community_ms))
+    if not have_community:
+        print('(community.libvirt not installed: run through `make bench`)')
+
+
+if __name__ == '__main__':
+    main()
