@@ -7,7 +7,6 @@ exactly what a playbook would.  Every test object is named with a unique
 `lltest-` prefix and removed afterwards, also when the test fails.
 """
 
-import fcntl
 import json
 import os
 import shutil
@@ -55,22 +54,10 @@ def run_module(module, check=False, diff=True, **params):
     return result
 
 
-# Test sessions (CI, a developer, a second checkout) may run at once against
-# the one libvirtd.  Each holds a shared lock while it runs; leftovers of
-# killed runs are swept only by a session that finds itself alone.
-SESSION_LOCK = '/tmp/lifecycle-libvirt-tests.lock'
-
-
 @pytest.fixture(scope='session')
 def conn():
     connection = libvirt.open(URI)
-    with open(SESSION_LOCK, 'a') as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            testbed.sweep(connection)
-        except BlockingIOError:
-            pass  # another session runs: its objects are not leftovers
-        fcntl.flock(lock, fcntl.LOCK_SH)
+    with testbed.test_session(connection):
         yield connection
     connection.close()
 

@@ -9,6 +9,8 @@ on it; otherwise TCG (``type='qemu'``).  The result is kept until the guest
 or the kernel of the host changes.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -78,8 +80,8 @@ def prepare():
             print('testbed: guest ready, domain type %s (%s)' % (state['domain_type'], state['reason']))
             return
     conn = libvirt.open(URI)
-    sweep(conn)
-    kvm, reason = _kvm_boots_the_guest(conn)
+    with test_session(conn):
+        kvm, reason = _kvm_boots_the_guest(conn)
     state = dict(domain_type='kvm' if kvm else 'qemu', reason=reason, fingerprint=_fingerprint())
     STATE_FILE.write_text(json.dumps(state, indent=2) + '\n')
     print('testbed: guest ready, domain type %s (%s)' % (state['domain_type'], reason))
@@ -87,6 +89,25 @@ def prepare():
 
 def domain_type():
     return json.loads(STATE_FILE.read_text())['domain_type']
+
+
+# Test sessions (CI, a developer, a second checkout) may run at once against
+# the one libvirtd.  Each holds a shared lock while it runs; leftovers of
+# killed runs are swept only by someone who finds no session running.
+SESSION_LOCK = '/tmp/lifecycle-libvirt-tests.lock'
+
+
+@contextlib.contextmanager
+def test_session(conn):
+    """Hold the shared session lock; sweep leftovers first if alone."""
+    with open(SESSION_LOCK, 'a') as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            sweep(conn)
+        except BlockingIOError:
+            pass  # another session runs: its objects are not leftovers
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
 
 
 def sweep(conn, prefix=TEST_PREFIX):
@@ -130,6 +151,7 @@ if __name__ == '__main__':
     if command == 'prepare':
         prepare()
     elif command == 'sweep':
-        sweep(libvirt.open(URI))
+        with test_session(libvirt.open(URI)):
+            pass
     else:
         sys.exit('usage: testbed.py prepare|sweep')
