@@ -77,6 +77,29 @@ class LibvirtClient:
                 return None
             raise OperationFailed('Failed to look up domain %s: %s' % (name, exc.get_error_message()))
 
+    def pool(self, name):
+        """The storage pool called `name`, or None when there is none."""
+        try:
+            return self.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+                return None
+            raise OperationFailed('Failed to look up storage pool %s: %s' % (name, exc.get_error_message()))
+
+    def volume(self, pool, name):
+        """The volume `name` of `pool` (a pool or its name), or None when either is missing."""
+        if not isinstance(pool, libvirt.virStoragePool):
+            pool = self.pool(pool)
+            if pool is None:
+                return None
+        try:
+            return pool.storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                return None
+            raise OperationFailed('Failed to look up volume %s in pool %s: %s'
+                                  % (name, pool.name(), exc.get_error_message()))
+
     def domains(self):
         return self.call('list domains', self.conn.listAllDomains, 0)
 
@@ -88,6 +111,12 @@ class LibvirtClient:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return False
             raise OperationFailed('Failed to read the state of %s: %s' % (domain.name(), exc.get_error_message()))
+
+    @property
+    def local_schemas_apply(self):
+        """Whether the RelaxNG schemas installed here know everything the
+        hypervisor's libvirt accepts (a newer remote libvirt may know more)."""
+        return self.call('read the libvirt version', self.conn.getLibVersion) <= libvirt.getVersion()
 
     @property
     def machine_aliases(self):
@@ -114,6 +143,13 @@ class LibvirtModule(AnsibleModule):
             self.fail_json(msg=missing_required_lib('libvirt-python'), exception=LIBVIRT_IMPORT_ERROR)
         if _xml.LXML_IMPORT_ERROR is not None:
             self.fail_json(msg=missing_required_lib('lxml'), exception=_xml.LXML_IMPORT_ERROR)
+
+    def add_path_info(self, kwargs):
+        """Keep results as they are.  AnsibleModule would describe a file
+        named by a returned `path` on the host where the module runs,
+        overwriting `state`, `mode` and `size`; our `path` is a libvirt
+        object's (a volume's or pool's) and the result already describes it."""
+        return kwargs
 
     def run(self, converge):
         """Connect, call `converge(client)` and exit with its result.

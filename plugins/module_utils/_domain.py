@@ -229,7 +229,7 @@ class _DomainConvergence:
     def _preflight(self, declared):
         """Catch, in check mode too, what would make libvirt refuse the XML:
         schema errors and an emulator, machine or domain type this host lacks."""
-        errors = _xml.schema_errors(declared)
+        errors = _xml.schema_errors(declared) if self.client.local_schemas_apply else None
         if errors:
             raise OperationFailed('Failed to define domain %s: the XML does not follow libvirt\'s schema: %s'
                                   % (self.name, errors))
