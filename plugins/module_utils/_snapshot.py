@@ -1,0 +1,523 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Domain snapshots: create, revert, delete, retention, and facts.
+
+`converge_snapshot` observes the domain and its snapshots, plans every step
+(and the result and diff they produce) from what it observed, then carries
+the steps out through `Changes`, so check mode predicts the real run.  The
+planning helpers at the top are pure and unit tested.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import time
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
+
+PRESENT = 'present'
+REVERTED = 'reverted'
+SNAPSHOT_STATES = (PRESENT, S.ABSENT, REVERTED)
+REVERT_STATES = (S.RUNNING, S.PAUSED, S.DEFINED)
+KEEP_CHILDREN = 'keep'
+DELETE_CHILDREN = 'delete'
+
+# The state libvirt records for a disk-only snapshot: no domain state is kept.
+DISK_SNAPSHOT = 'disk-snapshot'
+
+# Steps (the `actions` a result lists).
+CREATE = 'create'
+DELETE = 'delete'
+DELETE_WITH_CHILDREN = 'delete_with_children'
+REVERT = 'revert'
+REVERT_RUNNING = 'revert_running'
+REVERT_PAUSED = 'revert_paused'
+STOP = 'stop'
+
+# libvirt versions (as getLibVersion reports them) that first did these.
+EXTERNAL_DELETE_VERSION = 9000000
+EXTERNAL_REVERT_VERSION = 9007000
+
+AGENT_CHANNEL = 'org.qemu.guest_agent.0'
+
+# The snapshot's <state> in the collection's vocabulary (_states).
+_SNAPSHOT_STATE_NAMES = {
+    'running': S.RUNNING,
+    'blocked': S.RUNNING,
+    'nostate': S.RUNNING,
+    'shutdown': S.RUNNING,
+    'paused': S.PAUSED,
+    'shutoff': S.DEFINED,
+    'crashed': S.CRASHED,
+    'pmsuspended': S.PMSUSPENDED,
+    DISK_SNAPSHOT: DISK_SNAPSHOT,
+}
+
+SNAPSHOT_ARGUMENT_SPEC = dict(
+    domain=dict(type='str', required=True),
+    name=dict(type='str'),
+    state=dict(type='str', default=PRESENT, choices=list(SNAPSHOT_STATES)),
+    description=dict(type='str'),
+    disk_only=dict(type='bool', default=False),
+    disks=dict(type='list', elements='dict', options=dict(
+        target=dict(type='str', required=True),
+        file=dict(type='path'),
+    )),
+    quiesce=dict(type='bool', default=False),
+    atomic=dict(type='bool', default=False),
+    revert_state=dict(type='str', choices=list(REVERT_STATES)),
+    children=dict(type='str', default=KEEP_CHILDREN, choices=[KEEP_CHILDREN, DELETE_CHILDREN]),
+    keep=dict(type='int'),
+    name_prefix=dict(type='str'),
+)
+
+
+def version_text(version):
+    """libvirt's number 9000000 as '9.0.0'."""
+    return '%d.%d.%d' % (version // 1000000, version // 1000 % 1000, version % 1000)
+
+
+# Pure planning ----------------------------------------------------------------------
+
+def summarize(xml_text, current=False):
+    """The facts of one snapshot from its XML (as getXMLDesc returns it)."""
+    root = _xml.parse_xml(xml_text, 'snapshot XML')
+    memory = root.find('memory')
+    memory_kind = memory.get('snapshot') if memory is not None else None
+    libvirt_state = (root.findtext('state') or '').strip()
+    state = _SNAPSHOT_STATE_NAMES.get(libvirt_state, libvirt_state)
+    if memory_kind is None:
+        # Old metadata without <memory>: a snapshot of an active domain has it.
+        memory_kind = 'internal' if state in (S.RUNNING, S.PAUSED) else 'no'
+    disks = []
+    for disk in root.iterfind('disks/disk'):
+        source = disk.find('source')
+        disks.append(dict(target=disk.get('name'), snapshot=disk.get('snapshot'),
+                          file=source.get('file') if source is not None else None))
+    creation = root.findtext('creationTime')
+    return dict(
+        name=(root.findtext('name') or '').strip(),
+        parent=(root.findtext('parent/name') or '').strip() or None,
+        description=root.findtext('description'),
+        creation_time=int(creation) if creation and creation.strip().isdigit() else None,
+        state=state,
+        memory=memory_kind != 'no',
+        disk_only=state == DISK_SNAPSHOT,
+        external=memory_kind == 'external' or any(d['snapshot'] == 'external' for d in disks),
+        disks=disks,
+        current=bool(current),
+    )
+
+
+def _depth(snapshot, by_name):
+    depth, parent = 0, snapshot['parent']
+    while parent in by_name and depth <= len(by_name):
+        depth, parent = depth + 1, by_name[parent]['parent']
+    return depth
+
+
+def oldest_first(snapshots):
+    """Snapshots ordered by creation time; within one second a parent comes
+    before its children, then names decide."""
+    by_name = dict((s['name'], s) for s in snapshots)
+    return sorted(snapshots, key=lambda s: (s['creation_time'] or 0, _depth(s, by_name), s['name']))
+
+
+def descendants(snapshots, name):
+    """Names of every snapshot below `name`, oldest first."""
+    found = []
+    wanted = set([name])
+    for snapshot in oldest_first(snapshots):
+        if snapshot['parent'] in wanted:
+            wanted.add(snapshot['name'])
+            found.append(snapshot['name'])
+    return found
+
+
+def tree(snapshots):
+    """The snapshots as nested {name, current, children} dicts, roots first, oldest first."""
+    ordered = oldest_first(snapshots)
+    names = set(s['name'] for s in ordered)
+
+    def node(snapshot):
+        return dict(name=snapshot['name'], current=snapshot['current'],
+                    children=[node(c) for c in ordered if c['parent'] == snapshot['name']])
+
+    return [node(s) for s in ordered if s['parent'] not in names]
+
+
+def retention_victims(snapshots, keep, prefix=None):
+    """Names to delete so that only the newest `keep` snapshots (of those
+    whose name starts with `prefix`, when given) remain; oldest first."""
+    candidates = [s['name'] for s in oldest_first(snapshots) if prefix is None or s['name'].startswith(prefix)]
+    return candidates[:max(len(candidates) - keep, 0)]
+
+
+def generated_name(prefix=None, now=None):
+    """A name from the current Unix time, as virsh gives one."""
+    return '%s%d' % (prefix or '', int(time.time() if now is None else now))
+
+
+def snapshot_xml(name, description=None, disks=None):
+    """The <domainsnapshot> to create; `disks` lists (target, file) for
+    disk-only snapshots whose overlays the user names."""
+    root = _xml.etree.Element('domainsnapshot')
+    _xml.etree.SubElement(root, 'name').text = name
+    if description:
+        _xml.etree.SubElement(root, 'description').text = description
+    if disks:
+        disks_element = _xml.etree.SubElement(root, 'disks')
+        for target, path in disks:
+            disk = _xml.etree.SubElement(disks_element, 'disk', name=target, snapshot='external')
+            if path:
+                _xml.etree.SubElement(disk, 'source', file=path)
+    return root
+
+
+def agent_connected(domain_xml):
+    """(connected, why not) for the QEMU guest agent, from the live domain XML."""
+    root = _xml.parse_xml(domain_xml, 'domain XML')
+    for channel in root.iterfind('devices/channel'):
+        target = channel.find('target')
+        if target is not None and target.get('name') == AGENT_CHANNEL:
+            if target.get('state') == 'connected':
+                return True, None
+            return False, 'the guest agent is not connected (nothing answers on its %s channel)' % AGENT_CHANNEL
+    return False, 'the guest agent is not connected: the domain has no %s channel' % AGENT_CHANNEL
+
+
+def disk_targets(domain_xml):
+    root = _xml.parse_xml(domain_xml, 'domain XML')
+    return [t.get('dev') for t in root.iterfind('devices/disk/target')]
+
+
+def predicted_kind(domain_state, disk_only):
+    """(state, memory) of a snapshot created now: what libvirt records."""
+    if disk_only:
+        return DISK_SNAPSHOT, False
+    if domain_state in (S.RUNNING, S.PAUSED):
+        return domain_state, True
+    return S.DEFINED, False
+
+
+def revert_steps(snapshot, revert_state=None):
+    """The steps of a revert to `snapshot`, and the state they leave the
+    domain in.  Without `revert_state` the domain ends as it was when the
+    snapshot was taken."""
+    natural = snapshot['state'] if snapshot['memory'] and snapshot['state'] in (S.RUNNING, S.PAUSED) else S.DEFINED
+    wanted = revert_state or natural
+    if wanted == natural:
+        return [REVERT], natural
+    if wanted == S.RUNNING:
+        return [REVERT_RUNNING], S.RUNNING
+    if wanted == S.PAUSED:
+        return [REVERT_PAUSED], S.PAUSED
+    # Stopped although the snapshot holds memory: come back paused (the
+    # guest runs no further) and power off.
+    return [REVERT_PAUSED, STOP], S.DEFINED
+
+
+def describe_text(snapshot, domain):
+    """A readable account of a snapshot, for diffs."""
+    if snapshot['disk_only']:
+        kind = 'disk-only'
+    elif snapshot['memory']:
+        kind = 'disks and memory'
+    else:
+        kind = 'disks'
+    lines = ['domain: %s' % domain, 'snapshot: %s' % snapshot['name'],
+             'kind: %s, %s' % ('external' if snapshot['external'] else 'internal', kind),
+             'domain state: %s' % snapshot['state']]
+    if snapshot['parent']:
+        lines.append('parent: %s' % snapshot['parent'])
+    if snapshot['description']:
+        lines.append('description: %s' % snapshot['description'])
+    for disk in snapshot['disks']:
+        if disk['snapshot'] == 'external':
+            lines.append('disk %s: overlay %s' % (disk['target'], disk['file'] or "(libvirt's default name)"))
+    return '\n'.join(lines) + '\n'
+
+
+class SnapshotSpec:
+    """The declared snapshot, validated; built from module parameters."""
+
+    def __init__(self, params):
+        self.domain = params['domain']
+        self.name = params['name']
+        self.state = params['state']
+        self.description = params['description']
+        self.disk_only = params['disk_only']
+        self.disks = [(d['target'], d['file']) for d in params['disks'] or []]
+        self.quiesce = params['quiesce']
+        self.atomic = params['atomic']
+        self.revert_state = params['revert_state']
+        self.children = params['children']
+        self.keep = params['keep']
+        self.name_prefix = params['name_prefix']
+        self._validate()
+
+    def _validate(self):
+        fail = self._fail
+        if self.state == REVERTED and not self.name:
+            fail('state=reverted needs the name of the snapshot to revert to')
+        if self.disks and not self.disk_only:
+            fail('disks names the overlay files of an external snapshot: it needs disk_only=true')
+        targets = [target for target, _path in self.disks]
+        if len(set(targets)) != len(targets):
+            fail('disks names a target more than once: %s' % ', '.join(targets))
+        for target, path in self.disks:
+            if path and not os.path.isabs(path):
+                fail('the overlay file of disk %s must be an absolute path, got %s' % (target, path))
+        if self.quiesce and not self.disk_only:
+            fail('quiesce needs disk_only=true: libvirt freezes the guest file systems only for disk-only snapshots')
+        if self.keep is not None:
+            if self.state == REVERTED:
+                fail('keep is used with state=present or state=absent, not with state=reverted')
+            if self.state == S.ABSENT and self.name:
+                fail('with state=absent give either name (delete one snapshot) or keep (retention), not both')
+            minimum = 1 if self.state == PRESENT else 0
+            if self.keep < minimum:
+                fail('keep must be %d or more with state=%s, got %d' % (minimum, self.state, self.keep))
+        if self.state == S.ABSENT and not self.name and self.keep is None:
+            fail('state=absent needs name (the snapshot to delete) or keep (how many to keep)')
+        if self.name_prefix is not None and self.keep is None and not (self.state == PRESENT and not self.name):
+            fail('name_prefix is used with keep, or to name a new snapshot when name is not given')
+
+    def _fail(self, why):
+        raise OperationFailed('Failed to %s: %s' % (self.what, why))
+
+    @property
+    def what(self):
+        verb = {PRESENT: 'create snapshot', S.ABSENT: 'delete snapshot', REVERTED: 'revert to snapshot'}[self.state]
+        target = ' %s' % self.name if self.name else 's' if self.state == S.ABSENT else ''
+        return '%s%s of domain %s' % (verb, target, self.domain)
+
+
+# Talking to libvirt ------------------------------------------------------------------
+
+def find_domain(client, name):
+    domain = client.domain(name)
+    if domain is None:
+        raise OperationFailed('Failed to find domain %s: no domain with that name at %s' % (name, client.uri))
+    return domain
+
+
+def read_snapshots(client, domain):
+    """Summaries of every snapshot of `domain`, and their libvirt objects by name."""
+    what = 'list the snapshots of domain %s' % domain.name()
+    objects = {}
+    summaries = []
+    for snapshot in client.call(what, domain.listAllSnapshots, 0):
+        summary = summarize(client.call(what, snapshot.getXMLDesc, 0),
+                            client.call(what, snapshot.isCurrent, 0))
+        objects[summary['name']] = snapshot
+        summaries.append(summary)
+    return oldest_first(summaries), objects
+
+
+def describe_snapshots(client, domain_name):
+    """All snapshots of a domain as a list and as a tree, and the current one."""
+    watch = Stopwatch()
+    domain = find_domain(client, domain_name)
+    snapshots, _objects = read_snapshots(client, domain)
+    for snapshot in snapshots:
+        snapshot['children'] = [s['name'] for s in snapshots if s['parent'] == snapshot['name']]
+    current = next((s['name'] for s in snapshots if s['current']), None)
+    return dict(changed=False, domain=domain_name, snapshots=snapshots, tree=tree(snapshots),
+                current=current, count=len(snapshots), duration=watch.rounded())
+
+
+def converge_snapshot(client, spec, check_mode, diff_mode=False):
+    """Bring one snapshot (or a domain's set of snapshots) to `spec`; return the module result."""
+    result = _SnapshotConvergence(client, spec, Changes(check_mode)).run()
+    if not diff_mode:
+        result.pop('diff')
+    return result
+
+
+class _SnapshotConvergence:
+    def __init__(self, client, spec, changes):
+        self.client = client
+        self.spec = spec
+        self.changes = changes
+        self.domain = None
+        self.snapshots = []
+        self.objects = {}
+        self.diff = []
+        self.steps = []  # (action, function, args)
+        self.deleted = []
+        self.reverted = {}
+        self.after_state = None
+
+    def fail(self, why):
+        raise OperationFailed('Failed to %s: %s' % (self.spec.what, why))
+
+    def _domain_state(self):
+        name, call = self.spec.domain, self.client.call
+        code = call('read the state of domain %s' % name, self.domain.state)[0]
+        persistent = bool(call('read domain %s' % name, self.domain.isPersistent))
+        managed_save = persistent and bool(call('read domain %s' % name, self.domain.hasManagedSaveImage, 0))
+        return S.observed_state(True, code, persistent, managed_save).state
+
+    def _find(self, name):
+        return next((s for s in self.snapshots if s['name'] == name), None)
+
+    def _step(self, action, operation, *args):
+        self.steps.append((action, operation, args))
+
+    # planning -------------------------------------------------------------------
+    def _plan_present(self):
+        spec = self.spec
+        name = spec.name or generated_name(spec.name_prefix)
+        existing = self._find(name)
+        if existing is not None:
+            snapshot, predicted = existing, list(self.snapshots)
+        else:
+            snapshot = self._plan_create(name)
+            # It is the newest: libvirt stamps it with the current time.
+            predicted = self.snapshots + [dict(snapshot, creation_time=int(time.time()))]
+        if spec.keep is not None:
+            self._plan_retention(predicted, spec.keep)
+        return snapshot
+
+    def _plan_create(self, name):
+        spec = self.spec
+        domain_state = self._domain_state()
+        self._preflight_create(domain_state)
+        state, memory = predicted_kind(domain_state, spec.disk_only)
+        current = next((s['name'] for s in self.snapshots if s['current']), None)
+        flags = 0
+        if spec.disk_only:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+        if spec.quiesce:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+        if spec.atomic:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+        xml = _xml.to_text(snapshot_xml(name, spec.description, spec.disks))
+        snapshot = dict(name=name, parent=current, description=spec.description or None, creation_time=None,
+                        state=state, memory=memory, disk_only=spec.disk_only, external=spec.disk_only,
+                        disks=[dict(target=t, snapshot='external', file=f) for t, f in spec.disks],
+                        current=True)
+        self.diff.append(dict(before_header='snapshot %s of %s' % (name, spec.domain),
+                              after_header='snapshot %s of %s' % (name, spec.domain),
+                              before='', after=describe_text(snapshot, spec.domain)))
+        self._step(CREATE, self.client.call, 'create snapshot %s of domain %s' % (name, spec.domain),
+                   self.domain.snapshotCreateXML, xml, flags)
+        return snapshot
+
+    def _preflight_create(self, domain_state):
+        """What would make libvirt refuse, found before anything changes."""
+        spec = self.spec
+        live_xml = self.client.call('read the XML of domain %s' % spec.domain, self.domain.XMLDesc, 0)
+        known = disk_targets(live_xml)
+        unknown = [target for target, _path in spec.disks if target not in known]
+        if unknown:
+            self.fail('%s %s not a disk of the domain (its disks: %s)' % (
+                ', '.join(unknown), 'is' if len(unknown) == 1 else 'are', ', '.join(known) or 'none'))
+        if spec.quiesce:
+            if domain_state != S.RUNNING:
+                self.fail('quiesce needs a running domain (with a connected guest agent); it is %s' % domain_state)
+            connected, why = agent_connected(live_xml)
+            if not connected:
+                self.fail('quiesce needs the QEMU guest agent, and %s' % why)
+
+    def _plan_retention(self, snapshots, keep):
+        for name in retention_victims(snapshots, keep, self.spec.name_prefix):
+            self._plan_delete(self._find(name), children=False)
+
+    def _plan_delete(self, snapshot, children):
+        spec, name = self.spec, snapshot['name']
+        if snapshot['external']:
+            version = self.client.call('read the libvirt version', self.client.conn.getLibVersion)
+            if version < EXTERNAL_DELETE_VERSION:
+                self.fail('%s is an external snapshot, and libvirt %s cannot delete external snapshots '
+                          '(libvirt %s and later merge them back)' % (
+                              name, version_text(version), version_text(EXTERNAL_DELETE_VERSION)))
+        removed = [name] + (descendants(self.snapshots, name) if children else [])
+        flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
+        for each in removed:
+            header = 'snapshot %s of %s' % (each, spec.domain)
+            self.diff.append(dict(before_header=header, after_header=header,
+                                  before=describe_text(self._find(each), spec.domain), after=''))
+        self._step(DELETE_WITH_CHILDREN if children else DELETE, self.client.call,
+                   'delete snapshot %s of domain %s' % (name, spec.domain), self.objects[name].delete, flags)
+        self.deleted.extend(removed)
+
+    def _plan_absent(self):
+        spec = self.spec
+        if spec.keep is not None:
+            self._plan_retention(self.snapshots, spec.keep)
+            return None
+        snapshot = self._find(spec.name)
+        if snapshot is not None:
+            self._plan_delete(snapshot, spec.children == DELETE_CHILDREN)
+        return snapshot
+
+    def _plan_revert(self):
+        spec = self.spec
+        snapshot = self._find(spec.name)
+        if snapshot is None:
+            self.fail('domain %s has no snapshot %s (its snapshots: %s)' % (
+                spec.domain, spec.name, ', '.join(s['name'] for s in self.snapshots) or 'none'))
+        if snapshot['external']:
+            version = self.client.call('read the libvirt version', self.client.conn.getLibVersion)
+            if version < EXTERNAL_REVERT_VERSION:
+                self.fail('it is an external snapshot, and libvirt %s cannot revert to external snapshots '
+                          '(supported from libvirt %s); nothing was changed' % (
+                              version_text(version), version_text(EXTERNAL_REVERT_VERSION)))
+        before_state = self._domain_state()
+        before_current = next((s['name'] for s in self.snapshots if s['current']), None)
+        steps, after_state = revert_steps(snapshot, spec.revert_state)
+        self.after_state = after_state
+        flags = {REVERT: 0, REVERT_RUNNING: libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
+                 REVERT_PAUSED: libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED}
+        what = 'revert domain %s to snapshot %s' % (spec.domain, spec.name)
+        for step in steps:
+            if step == STOP:
+                self._step(STOP, self.client.call, 'stop domain %s' % spec.domain, self.domain.destroy)
+            else:
+                self._step(step, self.client.call, what, self.domain.revertToSnapshot,
+                           self.objects[spec.name], flags[step])
+        header = 'domain %s' % spec.domain
+        self.diff.append(dict(
+            before_header=header, after_header=header,
+            before='state: %s\ncurrent snapshot: %s\n' % (before_state, before_current or '(none)'),
+            after='state: %s\ncurrent snapshot: %s\n' % (after_state, spec.name)))
+        self.reverted = dict(
+            previous_state=before_state, previous_snapshot=before_current,
+            discarded='The %s state of domain %s (disks%s, as they were before the revert) was replaced '
+                      'by snapshot %s' % (before_state, spec.domain,
+                                          ' and memory' if before_state in (S.RUNNING, S.PAUSED) else '',
+                                          spec.name))
+        return dict(snapshot, current=True)
+
+    # doing ----------------------------------------------------------------------
+    def run(self):
+        watch = Stopwatch()
+        spec = self.spec
+        self.domain = find_domain(self.client, spec.domain)
+        self.snapshots, self.objects = read_snapshots(self.client, self.domain)
+        planner = {PRESENT: self._plan_present, S.ABSENT: self._plan_absent, REVERTED: self._plan_revert}
+        snapshot = planner[spec.state]()
+        result = dict(domain=spec.domain, actions=self.changes.actions, deleted=self.deleted, diff=self.diff)
+        result.update(self.reverted)
+        try:
+            for action, operation, args in self.steps:
+                self.changes.apply(action, operation, *args)
+        except OperationFailed as exc:
+            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
+            raise
+        if not self.changes.check_mode and snapshot is not None and spec.state != S.ABSENT:
+            snapshots, _objects = read_snapshots(self.client, self.domain)
+            snapshot = next((s for s in snapshots if s['name'] == snapshot['name']), snapshot)
+        result.update(snapshot=snapshot, changed=self.changes.changed, duration=watch.rounded())
+        if spec.state == REVERTED:
+            result['state'] = self.after_state if self.changes.check_mode else self._domain_state()
+        return result

@@ -1,0 +1,163 @@
+"""Snapshot planning: XML in and out, ordering, retention, trees, reverts."""
+
+import pytest
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _snapshot as N
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
+
+RUNNING_XML = """<domainsnapshot><name>cp</name><description>before</description><state>running</state>
+<parent><name>base</name></parent><creationTime>1795947197</creationTime><memory snapshot='internal'/>
+<disks><disk name='vda' snapshot='internal'/></disks><domain type='qemu'><name>web</name></domain></domainsnapshot>"""
+
+EXTERNAL_XML = """<domainsnapshot><name>ext</name><state>disk-snapshot</state><creationTime>5</creationTime>
+<memory snapshot='no'/><disks><disk name='vda' snapshot='external' type='file'><driver type='qcow2'/>
+<source file='/img/ov.qcow2'/></disk></disks></domainsnapshot>"""
+
+
+def snap(name, parent=None, created=1, state=S.DEFINED, memory=False, external=False, current=False):
+    return dict(name=name, parent=parent, creation_time=created, state=state, memory=memory,
+                disk_only=False, external=external, disks=[], description=None, current=current)
+
+
+def test_summary_of_a_snapshot_with_memory():
+    summary = N.summarize(RUNNING_XML, current=1)
+    assert summary == dict(name='cp', parent='base', description='before', creation_time=1795947197,
+                           state=S.RUNNING, memory=True, disk_only=False, external=False,
+                           disks=[dict(target='vda', snapshot='internal', file=None)], current=True)
+
+
+def test_summary_of_an_external_disk_only_snapshot():
+    summary = N.summarize(EXTERNAL_XML)
+    assert (summary['state'], summary['memory'], summary['disk_only'], summary['external']) == (
+        N.DISK_SNAPSHOT, False, True, True)
+    assert summary['disks'] == [dict(target='vda', snapshot='external', file='/img/ov.qcow2')]
+    assert summary['parent'] is None and summary['current'] is False
+
+
+def test_summary_refuses_entities():
+    with pytest.raises(_xml.XMLError, match='DOCTYPE'):
+        N.summarize('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><domainsnapshot/>')
+
+
+def test_snapshot_xml_for_internal_and_external():
+    assert _xml.to_text(N.snapshot_xml('a', 'text')) == (
+        '<domainsnapshot>\n  <name>a</name>\n  <description>text</description>\n</domainsnapshot>\n')
+    root = N.snapshot_xml('b', disks=[('vda', '/o/a.qcow2'), ('vdb', None)])
+    disks = root.findall('disks/disk')
+    assert [(d.get('name'), d.get('snapshot')) for d in disks] == [('vda', 'external'), ('vdb', 'external')]
+    assert disks[0].find('source').get('file') == '/o/a.qcow2' and disks[1].find('source') is None
+    assert root.find('description') is None
+
+
+def test_names_from_unix_time():
+    assert N.generated_name(now=1700000000.7) == '1700000000'
+    assert N.generated_name('nightly-', now=5) == 'nightly-5'
+
+
+def test_order_by_time_then_parent_before_child():
+    same_second = [snap('c', 'b', 7), snap('a', None, 7), snap('b', 'a', 7), snap('old', None, 3)]
+    assert [s['name'] for s in N.oldest_first(same_second)] == ['old', 'a', 'b', 'c']
+
+
+def test_retention_keeps_the_newest_with_or_without_prefix():
+    snapshots = [snap('n-1', None, 1), snap('x', 'n-1', 2), snap('n-2', 'x', 3), snap('n-3', 'n-2', 4)]
+    assert N.retention_victims(snapshots, 2) == ['n-1', 'x']
+    assert N.retention_victims(snapshots, 2, 'n-') == ['n-1']
+    assert N.retention_victims(snapshots, 0, 'n-') == ['n-1', 'n-2', 'n-3']
+    assert N.retention_victims(snapshots, 9) == []
+
+
+def test_tree_and_descendants():
+    snapshots = [snap('base', None, 1), snap('a1', 'base', 2), snap('a2', 'a1', 3),
+                 snap('b1', 'base', 4, current=True), snap('other', None, 5)]
+    assert N.descendants(snapshots, 'base') == ['a1', 'a2', 'b1']
+    assert N.descendants(snapshots, 'a2') == []
+    assert N.tree(snapshots) == [
+        dict(name='base', current=False, children=[
+            dict(name='a1', current=False, children=[dict(name='a2', current=False, children=[])]),
+            dict(name='b1', current=True, children=[])]),
+        dict(name='other', current=False, children=[])]
+
+
+@pytest.mark.parametrize('state,memory,wanted,steps,ends', [
+    (S.RUNNING, True, None, [N.REVERT], S.RUNNING),
+    (S.RUNNING, True, S.RUNNING, [N.REVERT], S.RUNNING),
+    (S.RUNNING, True, S.PAUSED, [N.REVERT_PAUSED], S.PAUSED),
+    (S.RUNNING, True, S.DEFINED, [N.REVERT_PAUSED, N.STOP], S.DEFINED),
+    (S.PAUSED, True, None, [N.REVERT], S.PAUSED),
+    (S.PAUSED, True, S.RUNNING, [N.REVERT_RUNNING], S.RUNNING),
+    (S.DEFINED, False, None, [N.REVERT], S.DEFINED),
+    (S.DEFINED, False, S.RUNNING, [N.REVERT_RUNNING], S.RUNNING),
+    (S.DEFINED, False, S.PAUSED, [N.REVERT_PAUSED], S.PAUSED),
+])
+def test_revert_steps(state, memory, wanted, steps, ends):
+    assert N.revert_steps(snap('s', state=state, memory=memory), wanted) == (steps, ends)
+
+
+@pytest.mark.parametrize('domain_state,disk_only,expected', [
+    (S.RUNNING, False, (S.RUNNING, True)),
+    (S.PAUSED, False, (S.PAUSED, True)),
+    (S.DEFINED, False, (S.DEFINED, False)),
+    (S.RUNNING, True, (N.DISK_SNAPSHOT, False)),
+    (S.DEFINED, True, (N.DISK_SNAPSHOT, False)),
+])
+def test_predicted_kind(domain_state, disk_only, expected):
+    assert N.predicted_kind(domain_state, disk_only) == expected
+
+
+AGENT = ("<domain><devices><channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'%s/>"
+         "</channel><disk><target dev='vda'/></disk><disk><target dev='sda'/></disk></devices></domain>")
+
+
+def test_guest_agent_detection():
+    assert N.agent_connected(AGENT % " state='connected'") == (True, None)
+    connected, why = N.agent_connected(AGENT % " state='disconnected'")
+    assert not connected and 'not connected' in why
+    connected, why = N.agent_connected('<domain><devices/></domain>')
+    assert not connected and 'no org.qemu.guest_agent.0 channel' in why
+    assert N.disk_targets(AGENT % '') == ['vda', 'sda']
+
+
+def test_describe_text_is_readable():
+    text = N.describe_text(N.summarize(EXTERNAL_XML), 'web')
+    assert text == ('domain: web\nsnapshot: ext\nkind: external, disk-only\ndomain state: disk-snapshot\n'
+                    'disk vda: overlay /img/ov.qcow2\n')
+    assert 'kind: internal, disks and memory' in N.describe_text(N.summarize(RUNNING_XML), 'web')
+
+
+def test_version_text():
+    assert N.version_text(9000000) == '9.0.0' and N.version_text(9007001) == '9.7.1'
+
+
+def params(**given):
+    values = dict((key, None) for key in N.SNAPSHOT_ARGUMENT_SPEC)
+    values.update(domain='web', state='present', disk_only=False, quiesce=False, atomic=False, children='keep')
+    values.update(given)
+    return values
+
+
+@pytest.mark.parametrize('given,message', [
+    (dict(state='reverted'), 'needs the name'),
+    (dict(disks=[dict(target='vda', file=None)]), 'needs disk_only=true'),
+    (dict(disk_only=True, disks=[dict(target='vda', file=None), dict(target='vda', file=None)]), 'more than once'),
+    (dict(disk_only=True, disks=[dict(target='vda', file='rel.qcow2')]), 'absolute path'),
+    (dict(quiesce=True), 'quiesce needs disk_only=true'),
+    (dict(state='reverted', name='a', keep=1), 'not with state=reverted'),
+    (dict(state='absent', name='a', keep=1), 'either name'),
+    (dict(state='absent', keep=-1), 'keep must be 0 or more'),
+    (dict(keep=0), 'keep must be 1 or more'),
+    (dict(state='absent'), 'needs name'),
+    (dict(name='a', name_prefix='n-'), 'name_prefix is used with keep'),
+])
+def test_spec_refuses_bad_combinations(given, message):
+    with pytest.raises(OperationFailed, match=message) as caught:
+        N.SnapshotSpec(params(**given))
+    assert str(caught.value).startswith('Failed to ')
+
+
+def test_spec_accepts_retention_and_prefix():
+    spec = N.SnapshotSpec(params(name_prefix='n-', keep=3))
+    assert spec.what == 'create snapshot of domain web'
+    assert N.SnapshotSpec(params(state='absent', keep=0)).what == 'delete snapshots of domain web'
