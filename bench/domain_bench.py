@@ -102,7 +102,7 @@ def community_noop(_conn):
 
 def measure(conn, step, setup=None):
     samples = []
-    for _ in range(ROUNDS):
+    for _round in range(ROUNDS):
         cleanup(conn)
         if setup:
             setup(conn)

@@ -19,6 +19,16 @@ attributes:
     description: Running the task again with the same arguments reports no change.
 '''
 
+    # For modules that plan their actions first and only carry them out
+    # outside check mode.
+    PLANNED = r'''
+attributes:
+  check_mode:
+    support: full
+    details: Check mode plans the same actions as the real run and reports the same C(changed), C(actions) and C(diff);
+      nothing is changed.
+'''
+
     # For modules that only read.
     INFO_MODULE = r'''
 attributes:

@@ -1,0 +1,779 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Storage pools and volumes: converge a pool, converge a volume, wipe one.
+
+Each entry point observes what libvirt holds, plans the actions, builds the
+result and diff from the plan, then carries the actions out through
+`Changes` (which skips them in check mode), so check mode predicts the real
+run.  Everything that can be refused (bad names, sizes, missing sources,
+volumes in use) is refused while planning, before anything is touched.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import os
+import re
+import tempfile
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, human_size, parse_size
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
+
+POOL_STATES = ('present', 'absent', 'active', 'inactive')
+VOLUME_FORMATS = ('raw', 'qcow2')
+# libvirt's wipe patterns (virStorageVolWipeAlgorithm), by the names virsh uses.
+WIPE_ALGORITHMS = ('zero', 'nnsa', 'dod', 'bsi', 'gutmann', 'schneier', 'pfitzner7', 'pfitzner33', 'random', 'trim')
+DEFAULT_MODE = '0600'
+# qemu-img keeps qcow2 capacities in whole sectors.
+QCOW2_SECTOR = 512
+STREAM_CHUNK = 256 * 1024
+
+POOL_ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    path=dict(type='path'),
+    state=dict(type='str', default='active', choices=list(POOL_STATES)),
+    autostart=dict(type='bool'),
+    force=dict(type='bool', default=False),
+)
+
+VOLUME_ARGUMENT_SPEC = dict(
+    pool=dict(type='str', default='default'),
+    name=dict(type='str', required=True),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    capacity=dict(type='raw'),
+    allocation=dict(type='raw'),
+    format=dict(type='str', choices=list(VOLUME_FORMATS)),
+    mode=dict(type='str'),
+    backing_volume=dict(type='str'),
+    clone_from=dict(type='str'),
+    source_pool=dict(type='str'),
+    content_from=dict(type='path'),
+    download_to=dict(type='path'),
+    allow_shrink=dict(type='bool', default=False),
+    force=dict(type='bool', default=False),
+    wipe=dict(type='str', choices=list(WIPE_ALGORITHMS)),
+)
+VOLUME_MUTUALLY_EXCLUSIVE = [('backing_volume', 'clone_from', 'content_from')]
+
+WIPE_ARGUMENT_SPEC = dict(
+    pool=dict(type='str', default='default'),
+    name=dict(type='str'),
+    path=dict(type='path'),
+    algorithm=dict(type='str', default='zero', choices=list(WIPE_ALGORITHMS)),
+    force=dict(type='bool', default=False),
+    verify=dict(type='bool', default=False),
+)
+
+VOLUME_INFO_ARGUMENT_SPEC = dict(
+    pool=dict(type='str', default='default'),
+    name=dict(type='str'),
+)
+
+
+# Validation -------------------------------------------------------------------
+
+def check_name(name, what):
+    """Refuse names that could leave the pool's directory or cut a C string."""
+    if name is None:
+        return None
+    if not name or '/' in name or '\0' in name or '..' in name:
+        raise OperationFailed('Invalid %s %r: a name must not be empty or contain "/", ".." or NUL' % (what, name))
+    return name
+
+
+def size_param(params, key):
+    if params.get(key) is None:
+        return None
+    try:
+        return parse_size(params[key], key)
+    except SizeError as exc:
+        raise OperationFailed('Invalid %s: %s' % (key, exc))
+
+
+def mode_param(value):
+    """'0600' (or '600') -> 0o600; an int from YAML's 0600 (384) is refused."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not re.match(r'^0?[0-7]{3,4}$', text):
+        raise OperationFailed('Invalid mode %r: write an octal string such as "0600" (quote it in YAML)' % (value,))
+    return int(text, 8)
+
+
+def _mode_text(mode):
+    return None if mode is None else '%04o' % mode
+
+
+# Lookups and XML -------------------------------------------------------------
+
+def refresh(pool):
+    """Re-read the pool's directory so files made outside libvirt count.
+    Best effort: libvirt refuses while a job (a wipe, an upload, a clone)
+    runs in the pool, and the volumes it already knows are enough then."""
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError:
+        pass
+
+
+def lookup_pool(client, name):
+    pool = client.pool(name)
+    if pool is None:
+        raise OperationFailed('Failed to find storage pool %s: it does not exist' % name)
+    if not client.call('read the state of pool %s' % name, pool.isActive):
+        raise OperationFailed('Failed to use storage pool %s: it is not active' % name)
+    return pool
+
+
+class VolumeFacts:
+    """What a volume's XML says, in bytes and plain strings."""
+
+    def __init__(self, client, volume):
+        root = _xml.parse_xml(client.call('read volume %s' % volume.name(), volume.XMLDesc, 0), 'volume XML')
+        self.name = root.findtext('name')
+        self.key = root.findtext('key')
+        self.path = root.findtext('target/path')
+        self.format = root.find('target/format').get('type') if root.find('target/format') is not None else None
+        self.capacity = _bytes(root.find('capacity'))
+        self.allocation = _bytes(root.find('allocation'))
+        physical = _bytes(root.find('physical'))
+        self.physical = physical if physical is not None else self.capacity
+        self.backing = root.findtext('backingStore/path')
+        mode = root.findtext('target/permissions/mode')
+        self.mode = int(mode, 8) if mode else None
+
+    def result(self):
+        return dict(path=self.path, key=self.key, capacity=self.capacity, allocation=self.allocation,
+                    format=self.format, backing=self.backing, mode=_mode_text(self.mode))
+
+
+def _bytes(element):
+    if element is None:
+        return None
+    return _xml.scaled_bytes(element) if element.get('unit') else int(element.text)
+
+
+def _pool_path(client, pool):
+    root = _xml.parse_xml(client.call('read pool %s' % pool.name(), pool.XMLDesc, 0), 'pool XML')
+    return root.findtext('target/path'), root.get('type')
+
+
+def _disk_paths(client, domain_xml):
+    """Every file or device a domain's disks (and their backing chains) use."""
+    root = _xml.parse_xml(domain_xml, 'domain XML')
+    paths = set()
+    for disk in root.iter('disk'):
+        for source in disk.iter('source'):
+            for attribute in ('file', 'dev'):
+                if source.get(attribute):
+                    paths.add(os.path.normpath(source.get(attribute)))
+            if source.get('pool') and source.get('volume'):
+                volume = client.volume(source.get('pool'), source.get('volume'))
+                if volume is not None:
+                    paths.add(os.path.normpath(volume.path()))
+    return paths
+
+
+def volume_users(client, path):
+    """(running domains, defined-but-stopped domains, overlay volumes) that use `path`."""
+    path = os.path.normpath(path)
+    running, defined = [], []
+    for domain in client.domains():
+        try:
+            active = bool(domain.isActive())
+            documents = [domain.XMLDesc(0)]
+            if active and domain.isPersistent():
+                documents.append(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        except libvirt.libvirtError:
+            continue  # it went away while we looked
+        if any(path in _disk_paths(client, document) for document in documents):
+            (running if active else defined).append(domain.name())
+    overlays = []
+    for pool in client.call('list storage pools', client.conn.listAllStoragePools,
+                            libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+        for volume in client.call('list volumes of pool %s' % pool.name(), pool.listAllVolumes, 0):
+            try:
+                backing = _xml.parse_xml(volume.XMLDesc(0), 'volume XML').findtext('backingStore/path')
+            except libvirt.libvirtError:
+                continue
+            if backing and os.path.normpath(backing) == path:
+                overlays.append('%s/%s' % (pool.name(), volume.name()))
+    return sorted(running), sorted(defined), sorted(overlays)
+
+
+def refuse_if_used(client, facts, what, force):
+    """Refuse to destroy data a running domain uses; a defined domain or an
+    overlay volume only with force."""
+    running, defined, overlays = volume_users(client, facts.path)
+    if running:
+        raise OperationFailed('Failed to %s: running domain(s) %s use it; stop them first (force does not '
+                              'override this)' % (what, ', '.join(running)))
+    if (defined or overlays) and not force:
+        users = ['domain %s' % name for name in defined] + ['overlay volume %s' % name for name in overlays]
+        raise OperationFailed('Failed to %s: it is used by %s; set force=true to do it anyway'
+                              % (what, ', '.join(users)))
+
+
+# Streams ----------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _stream(client, what, start, *args):
+    """A libvirt stream that `start(stream, *args)` attached to a volume;
+    any failure aborts it and reads "Failed to <what>: <why>"."""
+    stream = client.call('open a stream to %s' % what, client.conn.newStream, 0)
+    client.call(what, start, stream, *args)
+    try:
+        yield stream
+    except BaseException as exc:
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass
+        if isinstance(exc, libvirt.libvirtError):
+            raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()))
+        if isinstance(exc, EnvironmentError):
+            raise OperationFailed('Failed to %s: %s' % (what, exc))
+        raise
+
+
+def read_volume(client, volume, on_data, on_hole):
+    """Download the volume's content through a sparse stream.
+
+    `on_data(offset, data)` and `on_hole(offset, length)` see each piece in
+    order; when `on_data` returns False the download stops.  Returns the
+    bytes read (holes included) and whether it read to the end.
+    """
+    offset = 0
+    with _stream(client, 'download volume %s' % volume.name(), volume.download, 0, 0,
+                 libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM) as stream:
+        while True:
+            got = stream.recvFlags(STREAM_CHUNK, libvirt.VIR_STREAM_RECV_STOP_AT_HOLE)
+            if isinstance(got, int):  # -3: a hole follows
+                length = stream.recvHole(0)
+                on_hole(offset, length)
+                offset += length
+                continue
+            if not got:
+                break
+            if on_data(offset, got) is False:
+                stream.abort()
+                return offset, False
+            offset += len(got)
+        stream.finish()
+    return offset, True
+
+
+class ZeroCheck:
+    """Reads a volume and finds its first non-zero byte, if any."""
+
+    _ZEROS = bytes(STREAM_CHUNK)
+
+    def __init__(self, client, volume):
+        self.first_nonzero = None
+        self.checked, complete = read_volume(client, volume, self._data, lambda _offset, _length: None)
+        self.all_zero = complete and self.first_nonzero is None
+
+    def _data(self, offset, data):
+        if data == self._ZEROS[:len(data)]:
+            return True
+        self.first_nonzero = offset + len(data) - len(data.lstrip(b'\0'))
+        return False
+
+
+def upload_file(client, volume, filename):
+    size = os.path.getsize(filename)
+    with open(filename, 'rb') as handle:
+        with _stream(client, 'upload %s to volume %s' % (filename, volume.name()), volume.upload, 0, size, 0) as stream:
+            stream.sendAll(lambda _stream, nbytes, source: source.read(nbytes), handle)
+            stream.finish()
+
+
+def download_file(client, volume, filename):
+    """Write the volume's content to `filename` (mode 0600, holes kept),
+    replacing it only once the whole content has arrived."""
+    directory = os.path.dirname(os.path.abspath(filename))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(filename), dir=directory)
+    except OSError as exc:
+        raise OperationFailed('Failed to download volume %s to %s: %s' % (volume.name(), filename, exc))
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            def data(offset, chunk):
+                handle.seek(offset)
+                handle.write(chunk)
+
+            size, _complete = read_volume(client, volume, data, lambda _offset, _length: None)
+            handle.truncate(size)
+        os.replace(temporary, filename)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def file_matches_volume(client, volume, facts, filename):
+    """Whether `filename` already holds exactly the volume's content."""
+    if not os.path.isfile(filename) or os.path.getsize(filename) != facts.physical:
+        return False
+    with open(filename, 'rb') as handle:
+        def data(offset, chunk):
+            handle.seek(offset)
+            return handle.read(len(chunk)) == chunk
+
+        def hole(offset, length):
+            handle.seek(offset)
+            remaining = length
+            while remaining:
+                piece = handle.read(min(remaining, STREAM_CHUNK))
+                if not piece or piece.count(0) != len(piece):
+                    raise _Differs()
+                remaining -= len(piece)
+
+        try:
+            _size, complete = read_volume(client, volume, data, hole)
+        except _Differs:
+            return False
+    return complete
+
+
+class _Differs(Exception):
+    pass
+
+
+# Diffs ------------------------------------------------------------------------
+
+def _summary(fields):
+    return ''.join('%s: %s\n' % (key, 'none' if value is None else value) for key, value in fields)
+
+
+def _entry(header, before, after):
+    return dict(before_header=header, after_header=header, before=_summary(before), after=_summary(after))
+
+
+# Pools ------------------------------------------------------------------------
+
+def _pool_view(exists, active, autostart, path):
+    state = 'absent' if not exists else ('active' if active else 'inactive')
+    return [('state', state), ('autostart', str(bool(autostart)).lower()), ('path', path if exists else None)]
+
+
+def _pool_xml(name, path):
+    pool = _xml.etree.Element('pool', type='dir')
+    _xml.etree.SubElement(pool, 'name').text = name
+    target = _xml.etree.SubElement(pool, 'target')
+    _xml.etree.SubElement(target, 'path').text = path
+    return _xml.to_text(pool)
+
+
+def converge_pool(client, params, check_mode):
+    watch = Stopwatch()
+    name = check_name(params['name'], 'pool name')
+    state, wanted_path, force = params['state'], params['path'], params['force']
+    if wanted_path is not None:
+        wanted_path = os.path.normpath(wanted_path)
+    changes = Changes(check_mode)
+    pool = client.pool(name)
+    exists = pool is not None
+    active = bool(client.call('read the state of pool %s' % name, pool.isActive)) if exists else False
+    autostart = bool(client.call('read autostart of pool %s' % name, pool.autostart)) if exists else False
+    path = _pool_path(client, pool)[0] if exists else None
+    volumes = None
+    if active:
+        refresh(pool)
+        volumes = client.call('count volumes of pool %s' % name, pool.numOfVolumes)
+
+    steps = []
+    if state == 'absent':
+        if exists:
+            if not force and volumes is None:
+                raise OperationFailed('Failed to remove pool %s: it is inactive, so its volumes cannot be counted; '
+                                      'start it first, or set force=true' % name)
+            if not force and volumes:
+                raise OperationFailed('Failed to remove pool %s: it still holds %d volume(s); delete them first, or '
+                                      'set force=true (the files stay on disk)' % (name, volumes))
+            steps = (['stop'] if active else []) + ['undefine']
+        after = (False, False, False, None)
+    else:
+        if not exists:
+            if wanted_path is None:
+                raise OperationFailed('Failed to create pool %s: path is required to create a pool' % name)
+            steps = ['define', 'build']
+        elif wanted_path is not None and wanted_path != path:
+            raise OperationFailed('Failed to converge pool %s: it exists with path %s, not %s; a pool\'s path cannot '
+                                  'be changed, remove the pool first' % (name, path, wanted_path))
+        will_be_active = active
+        if state == 'active' and not active:
+            steps.append('start')
+            will_be_active = True
+        elif state == 'inactive' and active:
+            steps.append('stop')
+            will_be_active = False
+        will_autostart = autostart if params['autostart'] is None else params['autostart']
+        if will_autostart != autostart:
+            steps.append('set autostart')
+        after = (True, will_be_active, will_autostart, path or wanted_path)
+
+    diff = [_entry('pool %s' % name, _pool_view(exists, active, autostart, path), _pool_view(*after))]
+    result = dict(name=name, actions=changes.actions, diff=diff)
+    handle = [pool]
+
+    def perform(step):
+        if step == 'define':
+            handle[0] = client.call('define pool %s' % name, client.conn.storagePoolDefineXML,
+                                    _pool_xml(name, wanted_path), 0)
+        elif step == 'build':
+            client.call('build pool %s' % name, handle[0].build, 0)
+        elif step == 'start':
+            client.call('start pool %s' % name, handle[0].create, 0)
+        elif step == 'stop':
+            client.call('stop pool %s' % name, handle[0].destroy)
+        elif step == 'set autostart':
+            client.call('set autostart of pool %s' % name, handle[0].setAutostart, int(params['autostart']))
+        elif step == 'undefine':
+            client.call('undefine pool %s' % name, handle[0].undefine)
+
+    try:
+        for step in steps:
+            changes.apply(step, perform, step)
+    except OperationFailed as exc:
+        exc.result.update(result, changed=changes.changed, duration=watch.rounded())
+        raise
+    result.update(state=_pool_view(*after)[0][1], autostart=after[2], path=after[3],
+                  volumes=volumes if state != 'absent' else None,
+                  changed=changes.changed, duration=watch.rounded())
+    return result
+
+
+# Volumes ----------------------------------------------------------------------
+
+class VolumeSpec:
+    """The declared volume, validated before anything is looked up."""
+
+    def __init__(self, params):
+        self.pool = check_name(params['pool'], 'pool name')
+        self.name = check_name(params['name'], 'volume name')
+        self.state = params['state']
+        self.capacity = size_param(params, 'capacity')
+        self.allocation = size_param(params, 'allocation')
+        self.format = params['format']
+        self.mode = mode_param(params['mode'])
+        self.backing_volume = check_name(params['backing_volume'], 'backing_volume')
+        self.clone_from = check_name(params['clone_from'], 'clone_from')
+        self.source_pool = check_name(params['source_pool'], 'source_pool') or self.pool
+        self.source_pool_given = params['source_pool'] is not None
+        self.content_from = params['content_from']
+        self.download_to = params['download_to']
+        self.allow_shrink = params['allow_shrink']
+        self.force = params['force']
+        self.wipe = params['wipe']
+        self._check_combinations()
+
+    def _check_combinations(self):
+        if self.state == 'absent':
+            extra = [key for key in ('capacity', 'allocation', 'format', 'mode', 'backing_volume', 'clone_from',
+                                     'content_from', 'download_to') if getattr(self, key) is not None]
+            if extra:
+                raise OperationFailed('Invalid options: %s cannot be used with state=absent' % ', '.join(extra))
+        elif self.wipe is not None:
+            raise OperationFailed('Invalid options: wipe is only used with state=absent (use lifecycle.libvirt.wipe '
+                                  'to wipe a volume and keep it)')
+        if self.backing_volume is not None and self.format == 'raw':
+            raise OperationFailed('Invalid options: a backing_volume overlay is qcow2, not raw')
+        if self.allocation is not None and self.capacity is not None and self.allocation > self.capacity:
+            raise OperationFailed('Invalid options: allocation (%d) is larger than capacity (%d)'
+                                  % (self.allocation, self.capacity))
+        if self.source_pool_given and self.backing_volume is None and self.clone_from is None:
+            raise OperationFailed('Invalid options: source_pool only applies to backing_volume or clone_from')
+
+
+class VolumeConverger:
+    def __init__(self, client, spec, check_mode):
+        self.client = client
+        self.spec = spec
+        self.changes = Changes(check_mode)
+        self.pool = lookup_pool(client, spec.pool)
+        refresh(self.pool)
+        self.volume = client.volume(self.pool, spec.name)
+        self.facts = VolumeFacts(client, self.volume) if self.volume is not None else None
+        self.label = 'volume %s/%s' % (spec.pool, spec.name)
+
+    # planning -----------------------------------------------------------------
+    def _source(self, name):
+        source_pool = lookup_pool(self.client, self.spec.source_pool)
+        volume = self.client.volume(source_pool, name)
+        if volume is None:
+            raise OperationFailed('Failed to create %s: source volume %s does not exist in pool %s'
+                                  % (self.label, name, self.spec.source_pool))
+        return volume, VolumeFacts(self.client, volume)
+
+    def _plan_create(self):
+        """The actions and the predicted facts of a new volume."""
+        spec = self.spec
+        fmt, capacity, backing, source = spec.format, spec.capacity, None, None
+        if spec.backing_volume is not None:
+            source, facts = self._source(spec.backing_volume)
+            fmt, backing = 'qcow2', facts.path
+            capacity = capacity if capacity is not None else facts.capacity
+            actions = ['create overlay']
+        elif spec.clone_from is not None:
+            source, facts = self._source(spec.clone_from)
+            fmt = fmt or facts.format
+            capacity = capacity if capacity is not None else facts.capacity
+            actions = ['clone']
+        elif spec.content_from is not None:
+            if not os.path.isfile(spec.content_from) or not os.access(spec.content_from, os.R_OK):
+                raise OperationFailed('Failed to create %s: content_from %s is not a readable file'
+                                      % (self.label, spec.content_from))
+            size = os.path.getsize(spec.content_from)
+            fmt = fmt or 'raw'
+            if fmt == 'raw' and capacity is not None and capacity < size:
+                raise OperationFailed('Failed to create %s: capacity %d is smaller than content_from (%d bytes)'
+                                      % (self.label, capacity, size))
+            capacity = capacity if capacity is not None else size
+            actions = ['create', 'upload']
+        else:
+            if capacity is None:
+                raise OperationFailed('Failed to create %s: capacity is required to create a volume' % self.label)
+            actions = ['create']
+        fmt = fmt or 'raw'
+        capacity = _rounded(capacity, fmt)
+        pool_path = _pool_path(self.client, self.pool)[0]
+        path = os.path.join(pool_path, self.spec.name) if pool_path else None
+        predicted = dict(path=path, key=path, capacity=capacity, allocation=self.spec.allocation or 0,
+                         format=fmt, backing=backing, mode=_mode_text(spec.mode if spec.mode is not None
+                                                                      else int(DEFAULT_MODE, 8)))
+        return actions, predicted, source
+
+    def _plan_existing(self):
+        spec, facts = self.spec, self.facts
+        if spec.format is not None and spec.format != facts.format:
+            raise OperationFailed('Failed to converge %s: it exists with format %s, not %s; a volume\'s format '
+                                  'cannot be converted in place' % (self.label, facts.format, spec.format))
+        if spec.backing_volume is not None:
+            wanted = self._source(spec.backing_volume)[1].path
+            if facts.backing is None or os.path.normpath(facts.backing) != os.path.normpath(wanted):
+                raise OperationFailed('Failed to converge %s: it exists with backing %s, not %s'
+                                      % (self.label, facts.backing or 'none', wanted))
+        if spec.mode is not None and facts.mode is not None and spec.mode != facts.mode:
+            raise OperationFailed('Failed to converge %s: its mode is %s, not %s; libvirt cannot change the '
+                                  'permissions of an existing volume' % (self.label, _mode_text(facts.mode),
+                                                                         _mode_text(spec.mode)))
+        predicted = facts.result()
+        actions = []
+        if spec.capacity is not None:
+            wanted = _rounded(spec.capacity, facts.format)
+            if wanted != facts.capacity:
+                self._check_resize(wanted)
+                actions.append('resize')
+                predicted['capacity'] = wanted
+        return actions, predicted
+
+    def _check_resize(self, wanted):
+        facts = self.facts
+        if wanted < facts.capacity and not self.spec.allow_shrink:
+            raise OperationFailed('Failed to resize %s: shrinking it from %s to %s loses the data beyond the new end; '
+                                  'set allow_shrink=true to do it' % (self.label, human_size(facts.capacity),
+                                                                      human_size(wanted)))
+        running = volume_users(self.client, facts.path)[0]
+        if running:
+            raise OperationFailed('Failed to resize %s: running domain(s) %s use it; resize it inside the domain '
+                                  '(virsh blockresize) or stop them first' % (self.label, ', '.join(running)))
+
+    def _plan_download(self, volume_changes):
+        target = self.spec.download_to
+        if target is None:
+            return []
+        if os.path.isdir(target):
+            raise OperationFailed('Failed to download %s: download_to %s is a directory' % (self.label, target))
+        if volume_changes or not file_matches_volume(self.client, self.volume, self.facts, target):
+            return ['download']
+        return []
+
+    # doing --------------------------------------------------------------------
+    def _volume_xml(self, predicted):
+        volume = _xml.etree.Element('volume')
+        _xml.etree.SubElement(volume, 'name').text = self.spec.name
+        _xml.etree.SubElement(volume, 'capacity', unit='bytes').text = str(predicted['capacity'])
+        _xml.etree.SubElement(volume, 'allocation', unit='bytes').text = str(predicted['allocation'])
+        target = _xml.etree.SubElement(volume, 'target')
+        _xml.etree.SubElement(target, 'format', type=predicted['format'])
+        permissions = _xml.etree.SubElement(target, 'permissions')
+        _xml.etree.SubElement(permissions, 'mode').text = predicted['mode']
+        if predicted['backing'] is not None:
+            backing = _xml.etree.SubElement(volume, 'backingStore')
+            _xml.etree.SubElement(backing, 'path').text = predicted['backing']
+            _xml.etree.SubElement(backing, 'format', type=self._backing_format())
+        return _xml.to_text(volume)
+
+    def _backing_format(self):
+        return self._source(self.spec.backing_volume)[1].format or 'raw'
+
+    def _perform(self, action, predicted, source):
+        client, spec, label = self.client, self.spec, self.label
+        if action in ('create', 'create overlay'):
+            self.volume = client.call('create %s' % label, self.pool.createXML, self._volume_xml(predicted), 0)
+        elif action == 'clone':
+            self.volume = client.call('clone %s into %s' % (spec.clone_from, label), self.pool.createXMLFrom,
+                                      self._volume_xml(predicted), source, 0)
+        elif action == 'upload':
+            upload_file(client, self.volume, spec.content_from)
+        elif action == 'resize':
+            flags = libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK if predicted['capacity'] < self.facts.capacity else 0
+            client.call('resize %s' % label, self.volume.resize, predicted['capacity'], flags)
+        elif action == 'download':
+            download_file(client, self.volume, spec.download_to)
+        elif action == 'wipe':
+            client.call('wipe %s' % label, self.volume.wipePattern, wipe_algorithm(spec.wipe), 0)
+        elif action == 'delete':
+            client.call('delete %s' % label, self.volume.delete, 0)
+
+    def run(self):
+        watch = Stopwatch()
+        spec = self.spec
+        source = None
+        if spec.state == 'absent':
+            actions, predicted = [], None
+            if self.facts is not None:
+                refuse_if_used(self.client, self.facts, 'delete %s' % self.label, spec.force)
+                actions = (['wipe'] if spec.wipe else []) + ['delete']
+        elif self.facts is None:
+            actions, predicted, source = self._plan_create()
+        else:
+            actions, predicted = self._plan_existing()
+        if spec.state == 'present':
+            actions = actions + self._plan_download(bool(actions))
+        diff = self._diff(predicted, actions)
+        result = dict(name=spec.name, pool=spec.pool, state=spec.state, actions=self.changes.actions, diff=diff)
+        try:
+            for action in actions:
+                self.changes.apply(action, self._perform, action, predicted, source)
+        except OperationFailed as exc:
+            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
+            raise
+        if spec.state == 'present' and not self.changes.check_mode:
+            self.volume = self.client.volume(self.pool, spec.name)
+            predicted = VolumeFacts(self.client, self.volume).result()
+        result.update(predicted or _absent_result(), changed=self.changes.changed, duration=watch.rounded())
+        return result
+
+    def _diff(self, predicted, actions):
+        def view(facts):
+            if facts is None:
+                return [('state', 'absent')]
+            return [('state', 'present'), ('format', facts['format']),
+                    ('capacity', '%d (%s)' % (facts['capacity'], human_size(facts['capacity']))),
+                    ('backing', facts['backing']), ('mode', facts['mode']), ('path', facts['path'])]
+
+        before = view(self.facts.result() if self.facts is not None else None)
+        after = view(predicted)
+        if self.spec.wipe and 'wipe' in actions:
+            after.append(('wiped with', self.spec.wipe))
+        diff = [_entry(self.label, before, after)]
+        if 'download' in actions:
+            target = self.spec.download_to
+            diff.append(_entry('file %s' % target,
+                               [('content', 'differs from %s' % self.label if os.path.exists(target) else 'absent')],
+                               [('content', 'copy of %s' % self.label)]))
+        return diff
+
+
+def _rounded(capacity, fmt):
+    if fmt == 'qcow2' and capacity % QCOW2_SECTOR:
+        return capacity + QCOW2_SECTOR - capacity % QCOW2_SECTOR
+    return capacity
+
+
+def _absent_result():
+    return dict(path=None, key=None, capacity=None, allocation=None, format=None, backing=None, mode=None)
+
+
+def converge_volume(client, params, check_mode):
+    spec = VolumeSpec(params)
+    return VolumeConverger(client, spec, check_mode).run()
+
+
+# Wipe -------------------------------------------------------------------------
+
+def wipe_algorithm(name):
+    return getattr(libvirt, 'VIR_STORAGE_VOL_WIPE_ALG_%s' % name.upper())
+
+
+def _wipe_target(client, params):
+    if params['path'] is not None:
+        try:
+            volume = client.conn.storageVolLookupByPath(params['path'])
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise OperationFailed('Failed to find a volume with path %s: libvirt knows no volume there'
+                                      % params['path'])
+            raise OperationFailed('Failed to look up volume %s: %s' % (params['path'], exc.get_error_message()))
+        return volume, 'volume %s' % params['path']
+    pool_name = check_name(params['pool'], 'pool name')
+    name = check_name(params['name'], 'volume name')
+    pool = lookup_pool(client, pool_name)
+    refresh(pool)
+    volume = client.volume(pool, name)
+    if volume is None:
+        raise OperationFailed('Failed to find volume %s in pool %s: it does not exist' % (name, pool_name))
+    return volume, 'volume %s/%s' % (pool_name, name)
+
+
+def wipe_volume(client, params, check_mode):
+    """Wipe one volume; a zero-wipe of a volume that already reads as zeros
+    changes nothing."""
+    watch = Stopwatch()
+    algorithm = params['algorithm']
+    volume, label = _wipe_target(client, params)
+    facts = VolumeFacts(client, volume)
+    refuse_if_used(client, facts, 'wipe %s' % label, params['force'])
+    changes = Changes(check_mode)
+    already_zero = None
+    if algorithm == 'zero':
+        # Nothing allocated reads as zeros; otherwise read it to be sure.
+        already_zero = facts.allocation == 0 or ZeroCheck(client, volume).all_zero
+    result = dict(path=facts.path, algorithm=algorithm, size=facts.physical, actions=changes.actions,
+                  diff=[_entry(label, [('content', 'all zeros' if already_zero else 'data')],
+                               [('content', 'all zeros' if algorithm == 'zero' else 'overwritten (%s)' % algorithm)])])
+    try:
+        if not already_zero:
+            changes.apply('wipe', client.call, 'wipe %s' % label, volume.wipePattern, wipe_algorithm(algorithm), 0)
+        verified, checked = already_zero is True, facts.physical if already_zero else 0
+        if params['verify'] and not check_mode and not already_zero:
+            check = ZeroCheck(client, volume)
+            if not check.all_zero:
+                raise OperationFailed(
+                    'Failed to verify the wipe of %s: byte %d is not zero (verify proves that the volume reads as '
+                    'zeros, which only algorithm=zero leaves behind; %s overwrote it with other patterns)'
+                    % (label, check.first_nonzero, algorithm), verified=False, checked_bytes=check.checked)
+            verified, checked = True, check.checked
+    except OperationFailed as exc:
+        exc.result.update(result, changed=changes.changed, duration=watch.rounded())
+        raise
+    result.update(wiped_bytes=facts.physical if changes.changed else 0, verified=verified, checked_bytes=checked,
+                  changed=changes.changed, duration=watch.rounded())
+    return result
+
+
+# Info -------------------------------------------------------------------------
+
+def volume_info(client, params):
+    watch = Stopwatch()
+    pool_name = check_name(params['pool'], 'pool name')
+    name = check_name(params['name'], 'volume name')
+    pool = lookup_pool(client, pool_name)
+    refresh(pool)
+    if name is not None:
+        volume = client.volume(pool, name)
+        if volume is None:
+            raise OperationFailed('Failed to find volume %s in pool %s: it does not exist' % (name, pool_name))
+        volumes = [volume]
+    else:
+        volumes = client.call('list volumes of pool %s' % pool_name, pool.listAllVolumes, 0)
+    facts = [dict(VolumeFacts(client, volume).result(), name=volume.name(), pool=pool_name) for volume in volumes]
+    return dict(changed=False, volumes=sorted(facts, key=lambda item: item['name']), duration=watch.rounded())

@@ -1,0 +1,248 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: volume
+short_description: Create, grow, copy, upload, download and delete libvirt storage volumes
+version_added: 0.2.0
+description:
+  - Converges one volume of a libvirt storage pool to V(present) or V(absent).
+  - A new volume is empty (sparse unless O(allocation) says otherwise), a qcow2
+    copy-on-write overlay of O(backing_volume), a full copy of O(clone_from), or
+    holds the bytes of O(content_from). These sources only matter when the volume
+    is created; an existing volume is never refilled.
+  - An existing volume is grown to O(capacity); it is only shrunk with O(allow_shrink=true).
+options:
+  pool:
+    description: Name of the pool (it must be active).
+    type: str
+    default: default
+  name:
+    description:
+      - Name of the volume (in a directory pool, its file name).
+      - Names containing C(/), C(..) or NUL are refused before anything is touched.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates the volume or converges its size.
+      - V(absent) deletes it (see O(force), O(wipe)). A volume a running domain uses is never deleted.
+    type: str
+    choices: [present, absent]
+    default: present
+  capacity:
+    description:
+      - Size the guest sees, as bytes (V(10737418240)) or with a unit (V(512M), V(10G),
+        V(1.5GiB); K/M/G/T and KiB/MiB/... are powers of 1024, KB/MB/GB/... powers of 1000).
+      - Required to create a volume unless O(backing_volume), O(clone_from) or
+        O(content_from) gives it (then it defaults to their size).
+      - qcow2 capacities are rounded up to whole 512-byte sectors, as qemu-img does.
+      - A larger capacity grows an existing volume; a smaller one needs O(allow_shrink).
+        A volume a running domain uses is not resized (use the guest's block resize).
+    type: raw
+  allocation:
+    description:
+      - Bytes to allocate up front when the volume is created (same units as O(capacity)).
+        Default 0 - sparse. Not compared afterwards, as writes change it.
+    type: raw
+  format:
+    description:
+      - Format of a new volume. Defaults to V(qcow2) for O(backing_volume), to the source's
+        format for O(clone_from) and to V(raw) otherwise.
+      - An existing volume of another format is not converted; the task fails.
+    type: str
+    choices: [raw, qcow2]
+  mode:
+    description:
+      - Permissions of a new volume's file, as an octal string. New volumes get
+        V('0600') when it is not given, so they are not world-readable.
+      - libvirt cannot change an existing volume's mode; a different one fails the task.
+    type: str
+  backing_volume:
+    description:
+      - Create the volume as a qcow2 copy-on-write overlay of this volume (a golden
+        image) of O(source_pool). It is instant, and only the changes take space.
+      - An existing volume with another backing file fails the task.
+    type: str
+  clone_from:
+    description: Create the volume as a full copy of this volume of O(source_pool).
+    type: str
+  source_pool:
+    description: Pool of O(backing_volume) or O(clone_from). Defaults to O(pool).
+    type: str
+  content_from:
+    description:
+      - Create the volume and upload this file (on the host where the module runs)
+        into it through libvirt's stream API. The bytes are copied as they are, so
+        O(format) must match the file (a qcow2 image needs V(format=qcow2)).
+    type: path
+  download_to:
+    description:
+      - Copy the volume's content (the bytes of its file, holes kept) to this file on the
+        host where the module runs, mode 0600. The file is replaced only once the whole
+        content has arrived, and only when it differs from the volume.
+    type: path
+  allow_shrink:
+    description: Allow a smaller O(capacity) to shrink the volume. The data beyond the new end is lost.
+    type: bool
+    default: false
+  force:
+    description:
+      - Delete (O(state=absent)) a volume that a defined (stopped) domain references,
+        or that is the backing file of an overlay volume. A volume a running domain
+        uses is never deleted.
+    type: bool
+    default: false
+  wipe:
+    description:
+      - With O(state=absent), wipe the volume with this algorithm before deleting it
+        (see M(lifecycle.libvirt.wipe)).
+    type: str
+    choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
+extends_documentation_fragment:
+  - lifecycle.libvirt.connection
+  - lifecycle.libvirt.attributes
+  - lifecycle.libvirt.attributes.planned
+attributes:
+  diff_mode:
+    support: full
+    details: Shows format, capacity, backing file, mode and path before and after, and whether O(download_to) is rewritten.
+  idempotent:
+    support: full
+    details: A second run with the same options finds the volume as declared and the O(download_to) file up to date.
+seealso:
+  - module: lifecycle.libvirt.pool
+  - module: lifecycle.libvirt.wipe
+  - module: lifecycle.libvirt.volume_info
+author:
+  - lifecycle.libvirt contributors (@lifecycle-libvirt)
+'''
+
+EXAMPLES = r'''
+- name: An empty 20 GiB qcow2 data disk
+  lifecycle.libvirt.volume:
+    pool: default
+    name: web01-data.qcow2
+    capacity: 20G
+    format: qcow2
+
+- name: A guest's system disk as a copy-on-write overlay of a golden image
+  lifecycle.libvirt.volume:
+    name: web01-root.qcow2
+    backing_volume: debian-12-golden.qcow2
+    capacity: 40G
+
+- name: A full copy of the golden image from another pool
+  lifecycle.libvirt.volume:
+    pool: guests
+    name: web02-root.qcow2
+    clone_from: debian-12-golden.qcow2
+    source_pool: images
+
+- name: Upload an image file from the hypervisor into a new volume
+  lifecycle.libvirt.volume:
+    name: debian-12-golden.qcow2
+    content_from: /srv/images/debian-12-genericcloud-amd64.qcow2
+    format: qcow2
+
+- name: Back a volume up to a file
+  lifecycle.libvirt.volume:
+    name: web01-data.qcow2
+    download_to: /srv/backup/web01-data.qcow2
+
+- name: Shrink a raw volume (data beyond 10 GiB is lost)
+  lifecycle.libvirt.volume:
+    name: scratch.raw
+    capacity: 10G
+    allow_shrink: true
+
+- name: Wipe and delete a volume
+  lifecycle.libvirt.volume:
+    name: web01-data.qcow2
+    state: absent
+    wipe: zero
+'''
+
+RETURN = r'''
+name:
+  description: Name of the volume.
+  returned: always
+  type: str
+pool:
+  description: Name of its pool.
+  returned: always
+  type: str
+state:
+  description: The declared state.
+  returned: always
+  type: str
+path:
+  description: Path of the volume; null when absent.
+  returned: success
+  type: str
+  sample: /var/lib/libvirt/images/web01-data.qcow2
+key:
+  description: libvirt's key of the volume (its path in directory pools); null when absent.
+  returned: success
+  type: str
+capacity:
+  description: Capacity in bytes; null when absent.
+  returned: success
+  type: int
+  sample: 21474836480
+allocation:
+  description: Bytes allocated on disk (in check mode, of a new volume, the requested O(allocation) or 0); null when absent.
+  returned: success
+  type: int
+  sample: 200704
+format:
+  description: Format of the volume; null when absent.
+  returned: success
+  type: str
+  sample: qcow2
+backing:
+  description: Path of the backing file of an overlay; null otherwise.
+  returned: success
+  type: str
+mode:
+  description: Permissions of the volume's file; null when absent.
+  returned: success
+  type: str
+  sample: '0600'
+actions:
+  description: The actions taken (or, in check mode, that would be taken), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [create overlay]
+duration:
+  description: Seconds the task took, measured on a monotonic clock.
+  returned: always
+  type: float
+  sample: 0.08
+diff:
+  description: Before and after, as shown by C(--diff).
+  returned: when diff mode is on
+  type: list
+  elements: dict
+'''
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (
+    VOLUME_ARGUMENT_SPEC, VOLUME_MUTUALLY_EXCLUSIVE, converge_volume)
+
+
+def main():
+    module = LibvirtModule(argument_spec=VOLUME_ARGUMENT_SPEC, mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
+    module.run(lambda client: converge_volume(client, module.params, module.check_mode))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,108 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: volume_info
+short_description: Facts about the volumes of a libvirt storage pool
+version_added: 0.2.0
+description:
+  - Reads path, key, capacity, allocation, format, backing file and mode of one
+    volume, or of every volume of an active pool.
+extends_documentation_fragment:
+  - lifecycle.libvirt.connection
+  - lifecycle.libvirt.attributes
+  - lifecycle.libvirt.attributes.info_module
+options:
+  pool:
+    description: Name of the pool (it must be active).
+    type: str
+    default: default
+  name:
+    description:
+      - Name of the volume. Without it, every volume of the pool is listed.
+      - A name libvirt does not know fails the task.
+    type: str
+seealso:
+  - module: lifecycle.libvirt.volume
+author:
+  - lifecycle.libvirt contributors (@lifecycle-libvirt)
+'''
+
+EXAMPLES = r'''
+- name: Every volume of the default pool
+  lifecycle.libvirt.volume_info:
+  register: volumes
+
+- name: One volume
+  lifecycle.libvirt.volume_info:
+    pool: default
+    name: web01-data.qcow2
+'''
+
+RETURN = r'''
+volumes:
+  description: One entry per volume, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the volume.
+      type: str
+      returned: always
+    pool:
+      description: Name of its pool.
+      type: str
+      returned: always
+    path:
+      description: Path of the volume.
+      type: str
+      returned: always
+    key:
+      description: libvirt's key of the volume.
+      type: str
+      returned: always
+    capacity:
+      description: Capacity in bytes.
+      type: int
+      returned: always
+    allocation:
+      description: Bytes allocated on disk.
+      type: int
+      returned: always
+    format:
+      description: Format of the volume.
+      type: str
+      returned: always
+    backing:
+      description: Path of the backing file; null when there is none.
+      type: str
+      returned: always
+    mode:
+      description: Permissions of the volume's file, in octal.
+      type: str
+      returned: always
+duration:
+  description: Seconds the task took, measured on a monotonic clock.
+  returned: always
+  type: float
+  sample: 0.02
+'''
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import VOLUME_INFO_ARGUMENT_SPEC, volume_info
+
+
+def main():
+    module = LibvirtModule(argument_spec=VOLUME_INFO_ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(lambda client: volume_info(client, module.params))
+
+
+if __name__ == '__main__':
+    main()
