@@ -14,7 +14,7 @@ SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity-$(shell echo $(CURD
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup host venv guest test sanity unit integration demo bench build clean
+.PHONY: setup host venv guest test sanity lint unit integration molecule demo bench build clean
 
 setup: host venv guest $(COLLECTION_LINK)
 
@@ -37,7 +37,7 @@ $(COLLECTION_LINK):
 	ln -sfn $(CURDIR) $@
 
 test: setup
-	$(MAKE) --no-print-directory sanity unit integration
+	$(MAKE) --no-print-directory sanity lint unit integration molecule
 
 sanity: $(COLLECTION_LINK)
 	$(BIN)/python tests/sanity/install_offline_get_pip.py
@@ -51,6 +51,13 @@ unit:
 
 integration:
 	$(BIN)/pytest -q tests/integration
+
+# The roles, each in its scenario on the real daemon (extensions/molecule/).
+molecule:
+	$(BIN)/molecule test --all
+
+lint:
+	$(BIN)/ansible-lint --profile production roles/ playbooks/
 
 demo: setup
 	$(BIN)/ansible-playbook playbooks/demo.yml
