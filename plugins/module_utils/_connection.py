@@ -68,23 +68,23 @@ class LibvirtClient:
         except libvirt.libvirtError as exc:
             raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()))
 
+    def _lookup(self, what, not_found_code, operation, *args):
+        """Run a lookup; None when libvirt says the object does not exist."""
+        try:
+            return operation(*args)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == not_found_code:
+                return None
+            raise OperationFailed('Failed to look up %s: %s' % (what, exc.get_error_message()))
+
     def domain(self, name):
         """The domain called `name`, or None when there is none."""
-        try:
-            return self.conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                return None
-            raise OperationFailed('Failed to look up domain %s: %s' % (name, exc.get_error_message()))
+        return self._lookup('domain %s' % name, libvirt.VIR_ERR_NO_DOMAIN, self.conn.lookupByName, name)
 
     def pool(self, name):
         """The storage pool called `name`, or None when there is none."""
-        try:
-            return self.conn.storagePoolLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
-                return None
-            raise OperationFailed('Failed to look up storage pool %s: %s' % (name, exc.get_error_message()))
+        return self._lookup('storage pool %s' % name, libvirt.VIR_ERR_NO_STORAGE_POOL,
+                            self.conn.storagePoolLookupByName, name)
 
     def volume(self, pool, name):
         """The volume `name` of `pool` (a pool or its name), or None when either is missing."""
@@ -92,13 +92,8 @@ class LibvirtClient:
             pool = self.pool(pool)
             if pool is None:
                 return None
-        try:
-            return pool.storageVolLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                return None
-            raise OperationFailed('Failed to look up volume %s in pool %s: %s'
-                                  % (name, pool.name(), exc.get_error_message()))
+        return self._lookup('volume %s in pool %s' % (name, pool.name()), libvirt.VIR_ERR_NO_STORAGE_VOL,
+                            pool.storageVolLookupByName, name)
 
     def domains(self):
         return self.call('list domains', self.conn.listAllDomains, 0)
