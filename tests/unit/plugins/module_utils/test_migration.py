@@ -1,0 +1,91 @@
+"""Pure logic of the migrate module: options -> libvirt flags, conflicts, placement."""
+
+import libvirt
+import pytest
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._migration import (
+    MIGRATE_ARGUMENT_SPEC, MigrationSpec, placement)
+
+
+def spec(**options):
+    params = {name: option.get('default') for name, option in MIGRATE_ARGUMENT_SPEC.items()}
+    params.update(name='web01', dest_uri='qemu+ssh://kvm02/system')
+    params.update(options)
+    return MigrationSpec(params)
+
+
+def test_defaults_are_a_live_persistent_move():
+    migration = spec()
+    assert migration.flag_names == ['LIVE', 'PERSIST_DEST', 'UNDEFINE_SOURCE']
+    assert migration.flags == (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST
+                               | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    assert migration.parameters == {}
+
+
+@pytest.mark.parametrize('options, flags', [
+    (dict(live=False), ['PERSIST_DEST', 'UNDEFINE_SOURCE']),
+    (dict(offline=True), ['OFFLINE', 'PERSIST_DEST', 'UNDEFINE_SOURCE']),
+    (dict(offline=True, live=False), ['OFFLINE', 'PERSIST_DEST', 'UNDEFINE_SOURCE']),
+    (dict(p2p=True, tunnelled=True), ['LIVE', 'PEER2PEER', 'TUNNELLED', 'PERSIST_DEST', 'UNDEFINE_SOURCE']),
+    (dict(persistent=False, undefine_source=False), ['LIVE']),
+    (dict(copy_storage='all'), ['LIVE', 'PERSIST_DEST', 'UNDEFINE_SOURCE', 'NON_SHARED_DISK']),
+    (dict(copy_storage='incremental'), ['LIVE', 'PERSIST_DEST', 'UNDEFINE_SOURCE', 'NON_SHARED_INC']),
+    (dict(postcopy=True, auto_converge=True, compressed=True, unsafe=True),
+     ['LIVE', 'PERSIST_DEST', 'UNDEFINE_SOURCE', 'POSTCOPY', 'AUTO_CONVERGE', 'COMPRESSED', 'UNSAFE']),
+])
+def test_flags_follow_the_options(options, flags):
+    migration = spec(**options)
+    assert migration.flag_names == flags
+    expected = 0
+    for name in flags:
+        expected |= getattr(libvirt, 'VIR_MIGRATE_' + name)
+    assert migration.flags == expected
+
+
+def test_parameters_carry_uri_and_bandwidth():
+    migration = spec(migrate_uri='tcp://10.0.9.2:49152', bandwidth=200)
+    assert migration.parameters == {libvirt.VIR_MIGRATE_PARAM_URI: 'tcp://10.0.9.2:49152',
+                                    libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: 200}
+
+
+def test_peer_uri_defaults_to_dest_uri():
+    assert spec(p2p=True).peer_uri == 'qemu+ssh://kvm02/system'
+    assert spec(p2p=True, dest_peer_uri='qemu+tcp://10.0.9.2/system').peer_uri == 'qemu+tcp://10.0.9.2/system'
+
+
+@pytest.mark.parametrize('options, why', [
+    (dict(offline=True, live=True), 'offline and live are mutually exclusive'),
+    (dict(offline=True, copy_storage='all'), 'offline migration cannot copy storage'),
+    (dict(offline=True, postcopy=True), 'offline migration cannot use postcopy'),
+    (dict(offline=True, persistent=False), 'offline migration moves the definition, so it needs persistent=true'),
+    (dict(tunnelled=True), 'tunnelled requires p2p'),
+    (dict(p2p=True, tunnelled=True, migrate_uri='tcp://h:1'),
+     'tunnelled sends the data through libvirtd; migrate_uri cannot be set'),
+    (dict(dest_peer_uri='qemu+tcp://h/system'), 'dest_peer_uri is only used with p2p'),
+    (dict(live=False, postcopy=True), 'postcopy needs a live migration'),
+    (dict(timeout=0), 'timeout must be positive'),
+    (dict(bandwidth=-1), 'bandwidth must be positive'),
+    (dict(max_downtime=0), 'max_downtime must be positive'),
+])
+def test_conflicting_options_are_refused(options, why):
+    with pytest.raises(OperationFailed) as caught:
+        spec(**options)
+    assert str(caught.value) == 'Invalid options: ' + why
+
+
+@pytest.mark.parametrize('on_source, on_destination, offline, decision', [
+    ('running', None, False, 'migrate'),
+    (None, 'running', False, 'done'),
+    ('defined', 'running', False, 'done'),   # undefine_source=false left the definition
+    ('running', 'running', False, 'both'),
+    ('running', 'defined', False, 'both'),
+    (None, None, False, 'neither'),
+    ('defined', None, False, 'stopped-live'),
+    ('defined', None, True, 'migrate'),
+    (None, 'defined', True, 'done'),
+    ('running', None, True, 'running-offline'),
+    (None, None, True, 'neither'),
+])
+def test_placement(on_source, on_destination, offline, decision):
+    assert placement(on_source, on_destination, offline) == decision
