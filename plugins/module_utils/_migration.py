@@ -52,6 +52,7 @@ MIGRATE_ARGUMENT_SPEC = dict(
     migrate_uri=dict(type='str'),
     unsafe=dict(type='bool', default=False),
     timeout=dict(type='int'),
+    snapshots=dict(type='str', default='refuse', choices=['refuse', 'move']),
 )
 
 # (option, flag name) for the options that map one-to-one on a flag.
@@ -82,6 +83,7 @@ class MigrationSpec:
         self.live = (not self.offline) if params['live'] is None else params['live']
         self.copy_storage = params['copy_storage']
         self.timeout = params['timeout']
+        self.move_snapshots = params['snapshots'] == 'move'
         self._validate()
 
     @property
@@ -365,7 +367,77 @@ def run_checks(source, dest, domain, spec):
     _check_networks(checks, dest, definition)
     _check_identity(checks, dest, spec.name, domain.UUIDString())
     _check_memory(checks, dest, definition, spec.offline)
+    _check_snapshots(checks, source, domain, spec)
     return checks
+
+
+def _check_snapshots(checks, source, domain, spec):
+    """libvirt refuses to migrate a domain with snapshots; their metadata
+    can be carried along (snapshots=move) when their data travels with the
+    disks, which copy_storage does not do for internal snapshots."""
+    snapshots = read_snapshots(source, domain)
+    if not snapshots:
+        checks.add('snapshots', True, 'no snapshots')
+        return
+    names = ', '.join(snapshot.name for snapshot in snapshots)
+    if not spec.move_snapshots:
+        checks.add('snapshots', False, 'the domain has %d snapshots (%s), which libvirt cannot migrate; set '
+                   'snapshots=move to carry their metadata to the destination' % (len(snapshots), names))
+        return
+    internal = [snapshot.name for snapshot in snapshots if not snapshot.external]
+    if internal and spec.copy_storage != 'none':
+        checks.add('snapshots', False, 'internal snapshots (%s) live inside the disk images, and copy_storage '
+                   'copies only their current state' % ', '.join(internal))
+        return
+    checks.add('snapshots', True, 'metadata of %d snapshots (%s) moves along' % (len(snapshots), names))
+
+
+class SnapshotMetadata:
+    """What is needed to redefine one snapshot on another host."""
+
+    def __init__(self, xml_text, current):
+        root = _xml.parse_xml(xml_text, 'snapshot XML')
+        self.xml = xml_text
+        self.current = current
+        self.name = root.findtext('name')
+        self.parent = root.findtext('parent/name')
+        self.external = any(disk.get('snapshot') == 'external' for disk in root.iterfind('disks/disk'))
+
+
+def parents_first(snapshots):
+    """Order snapshots so that every parent comes before its children."""
+    by_name = dict((snapshot.name, snapshot) for snapshot in snapshots)
+    ordered, placed = [], set()
+
+    def place(snapshot):
+        if snapshot.name in placed:
+            return
+        if snapshot.parent in by_name:
+            place(by_name[snapshot.parent])
+        placed.add(snapshot.name)
+        ordered.append(snapshot)
+
+    for snapshot in sorted(snapshots, key=lambda s: s.name):
+        place(snapshot)
+    return ordered
+
+
+def read_snapshots(client, domain):
+    what = 'read the snapshots of %s' % domain.name()
+    listed = client.call(what, domain.listAllSnapshots, 0)
+    return parents_first([
+        SnapshotMetadata(client.call(what, snapshot.getXMLDesc, libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE),
+                         bool(client.call(what, snapshot.isCurrent, 0)))
+        for snapshot in listed])
+
+
+def redefine_snapshots(client, domain, snapshots):
+    for snapshot in snapshots:
+        flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+        if snapshot.current:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+        client.call('redefine snapshot %s of %s' % (snapshot.name, domain.name()),
+                    domain.snapshotCreateXML, snapshot.xml, flags)
 
 
 # The migration -----------------------------------------------------------------
@@ -412,8 +484,27 @@ def _completed_stats(domain):
 
 
 def _do_migrate(source, dest, domain, spec):
-    """Run the migration; returns the completed job statistics and whether
-    post-copy was started (`postcopy_started`)."""
+    """Run the migration, carrying snapshot metadata along when asked: it is
+    taken off the source first (libvirt refuses otherwise), redefined on the
+    destination after, and put back on the source if the migration fails."""
+    snapshots = read_snapshots(source, domain) if spec.move_snapshots else []
+    for snapshot in reversed(snapshots):
+        source.call('detach snapshot %s of %s' % (snapshot.name, spec.name),
+                    domain.snapshotLookupByName(snapshot.name, 0).delete,
+                    libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+    try:
+        stats = _migrate_job(source, dest, domain, spec)
+    except OperationFailed:
+        redefine_snapshots(source, domain, snapshots)
+        raise
+    if snapshots:
+        redefine_snapshots(dest, dest.domain(spec.name), snapshots)
+    return stats
+
+
+def _migrate_job(source, dest, domain, spec):
+    """Run the migration job; returns the completed job statistics and
+    whether post-copy was started (`postcopy_started`)."""
     if spec.params['max_downtime']:
         source.call('set the maximum downtime of %s' % spec.name, domain.migrateSetMaxDowntime,
                     spec.params['max_downtime'], 0)
@@ -470,7 +561,7 @@ def migrate(source, params, check_mode, diff_mode):
     spec = MigrationSpec(params)
     result = dict(changed=False, name=spec.name, source=source.uri, destination=spec.dest_uri,
                   flags=[name.lower() for name in spec.flag_names], checks=[], actions=[],
-                  downtime_ms=None, bytes_transferred=None, postcopy_started=False)
+                  downtime_ms=None, bytes_transferred=None, postcopy_started=False, snapshots_moved=[])
     dest = _connect_destination(spec)
     try:
         domain, on_source = _where(source, spec.name)
@@ -494,6 +585,8 @@ def migrate(source, params, check_mode, diff_mode):
             raise OperationFailed('Failed to migrate %s: check %s failed: %s' % (
                 spec.name, first['name'], first['detail']), checks=checks.results, source=source.uri,
                 destination=spec.dest_uri, duration=watch.rounded())
+        if spec.move_snapshots:
+            result['snapshots_moved'] = [snapshot.name for snapshot in read_snapshots(source, domain)]
         changes = Changes(check_mode)
         try:
             stats = changes.apply('migrate', _do_migrate, source, dest, domain, spec) or {}

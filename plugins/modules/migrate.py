@@ -133,6 +133,17 @@ options:
       - Seconds after which the migration job is aborted; the guest keeps running on the source.
       - No limit when omitted.
     type: int
+  snapshots:
+    description:
+      - libvirt refuses to migrate a domain that has snapshots.
+      - V(refuse) makes that a failed C(snapshots) check, before anything moves.
+      - V(move) takes the snapshots' metadata off the source, migrates, and redefines them on the
+        destination (the current one stays current); if the migration fails they are put back on the
+        source. Their data travels with the disks, so internal snapshots need shared storage (not
+        O(copy_storage)).
+    type: str
+    choices: [refuse, move]
+    default: refuse
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -234,7 +245,7 @@ checks:
   elements: dict
   contains:
     name:
-      description: C(destination_reachable), C(hypervisor_type), C(versions), C(cpu), C(disks), C(networks), C(name_uuid_free) or C(free_memory).
+      description: C(destination_reachable), C(hypervisor_type), C(versions), C(cpu), C(disks), C(networks), C(name_uuid_free), C(free_memory) or C(snapshots).
       type: str
     passed:
       description: Whether the check passed.
@@ -266,6 +277,11 @@ bytes_transferred:
   returned: always
   type: int
   sample: 96213599
+snapshots_moved:
+  description: Names of the snapshots whose metadata moves (or, in check mode, would move) with the domain.
+  returned: always
+  type: list
+  elements: str
 postcopy_started:
   description: Whether the migration switched to post-copy (see O(postcopy)).
   returned: always

@@ -80,7 +80,7 @@ def test_migrate_running_guest_and_back(rig, on_a, variant):  # noqa: F811
     assert check['changed'] and check['actions'] == ['migrate'], check
     assert [c['name'] for c in check['checks']] == [
         'destination_reachable', 'hypervisor_type', 'versions', 'cpu', 'disks', 'networks',
-        'name_uuid_free', 'free_memory']
+        'name_uuid_free', 'free_memory', 'snapshots']
     assert all(c['passed'] for c in check['checks']), check['checks']
     assert vm.where() == {'a': 'running', 'b': None}
 
@@ -280,3 +280,30 @@ def test_invalid_options(rig, on_a):  # noqa: F811
     result = _run(rig, rig.a, rig.b, on_a.name, tunnelled=True, **SHARED)
     assert result['msg'] == 'Invalid options: tunnelled requires p2p', result
     assert on_a.where() == {'a': 'running', 'b': None}
+
+
+def test_snapshots_are_refused_or_moved_with_their_metadata(rig, rig_guest_factory):  # noqa: F811
+    vm = rig_guest_factory('snap')
+    vm.start(rig.a)
+    for name in ('first', 'second'):
+        taken = run_module('snapshot', uri=rig.a.uri, domain=vm.name, name=name)
+        assert taken['changed'], taken
+
+    refused = _run(rig, rig.a, rig.b, vm.name, **SHARED)
+    assert refused['failed'] and 'check snapshots failed' in refused['msg'], refused
+    assert 'snapshots=move' in refused['msg']
+    assert vm.where() == {'a': 'running', 'b': None}
+
+    check = _run(rig, rig.a, rig.b, vm.name, check=True, snapshots='move', **SHARED)
+    real = _run(rig, rig.a, rig.b, vm.name, snapshots='move', **SHARED)
+    assert not real.get('failed'), real
+    assert _signature(real) == _signature(check)
+    assert real['snapshots_moved'] == check['snapshots_moved'] == ['first', 'second']
+    assert vm.where() == {'a': None, 'b': 'running'}
+    moved = run_module('snapshot_info', uri=rig.b.uri, domain=vm.name)
+    assert [s['name'] for s in moved['snapshots']] == ['first', 'second']
+    assert [s['name'] for s in moved['snapshots'] if s['current']] == ['second']
+    # The moved metadata is usable: revert to the first snapshot on host b.
+    reverted = run_module('snapshot', uri=rig.b.uri, domain=vm.name, name='first', state='reverted')
+    assert reverted['changed'] and not reverted.get('failed'), reverted
+    assert _run(rig, rig.a, rig.b, vm.name, snapshots='move', **SHARED)['changed'] is False
