@@ -53,8 +53,10 @@ integration:
 	$(BIN)/pytest -q tests/integration
 
 # The roles, each in its scenario on the real daemon (extensions/molecule/).
+# Scenarios hold the test-session lock shared, like pytest sessions do, so a
+# concurrent session's sweep of leftovers never takes their guests.
 molecule:
-	$(BIN)/molecule test --all
+	flock -s /tmp/lifecycle-libvirt-tests.lock $(BIN)/molecule test --all
 
 lint:
 	$(BIN)/ansible-lint --profile production roles/ playbooks/

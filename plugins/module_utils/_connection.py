@@ -35,8 +35,9 @@ CONNECTION_ARGUMENT_SPEC = dict(
 class OperationFailed(Exception):
     """A failure to report as the task's `msg`; `result` adds fields to it."""
 
-    def __init__(self, msg, **result):
+    def __init__(self, msg, libvirt_code=None, **result):
         super(OperationFailed, self).__init__(msg)
+        self.libvirt_code = libvirt_code  # libvirt's error code, when libvirt failed
         self.result = result
 
 
@@ -66,7 +67,7 @@ class LibvirtClient:
         try:
             return operation(*args)
         except libvirt.libvirtError as exc:
-            raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()))
+            raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
 
     def _lookup(self, what, not_found_code, operation, *args):
         """Run a lookup; None when libvirt says the object does not exist."""

@@ -103,7 +103,15 @@ def describe_domains(client, name=None, include_xml=False):
         domains = [domain]
     else:
         domains = sorted(client.domains(), key=lambda d: d.name())
-    return [_describe_domain(client, domain, include_xml) for domain in domains]
+    described = []
+    for domain in domains:
+        try:
+            described.append(_describe_domain(client, domain, include_xml))
+        except OperationFailed as exc:
+            if name is not None or exc.libvirt_code != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+            # A transient domain that stopped while we listed: it is gone.
+    return described
 
 
 def _describe_domain(client, domain, include_xml):

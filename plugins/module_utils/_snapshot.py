@@ -109,7 +109,8 @@ def summarize(xml_text, current=False):
         creation_time=int(creation) if creation and creation.strip().isdigit() else None,
         state=state,
         memory=memory_kind != 'no',
-        disk_only=state == DISK_SNAPSHOT,
+        # libvirt records a stopped domain's disk-only snapshot as shutoff.
+        disk_only=state == DISK_SNAPSHOT or (memory_kind == 'no' and any(d['snapshot'] == 'external' for d in disks)),
         external=memory_kind == 'external' or any(d['snapshot'] == 'external' for d in disks),
         disks=disks,
         current=bool(current),
@@ -201,7 +202,9 @@ def disk_targets(domain_xml):
 def predicted_kind(domain_state, disk_only):
     """(state, memory) of a snapshot created now: what libvirt records."""
     if disk_only:
-        return DISK_SNAPSHOT, False
+        # libvirt keeps no domain state for an active domain's disk-only
+        # snapshot, and records a stopped one's as shutoff.
+        return (DISK_SNAPSHOT if domain_state in (S.RUNNING, S.PAUSED) else S.DEFINED), False
     if domain_state in (S.RUNNING, S.PAUSED):
         return domain_state, True
     return S.DEFINED, False

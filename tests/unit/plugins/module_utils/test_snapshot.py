@@ -36,6 +36,14 @@ def test_summary_of_an_external_disk_only_snapshot():
     assert summary['parent'] is None and summary['current'] is False
 
 
+def test_summary_of_a_stopped_domains_disk_only_snapshot():
+    # libvirt records it as shutoff, without memory, with external disks.
+    stopped = EXTERNAL_XML.replace('disk-snapshot', 'shutoff')
+    assert stopped != EXTERNAL_XML
+    summary = N.summarize(stopped)
+    assert (summary['state'], summary['memory'], summary['disk_only']) == (S.DEFINED, False, True)
+
+
 def test_summary_refuses_entities():
     with pytest.raises(_xml.XMLError, match='DOCTYPE'):
         N.summarize('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><domainsnapshot/>')
@@ -101,7 +109,7 @@ def test_revert_steps(state, memory, wanted, steps, ends):
     (S.PAUSED, False, (S.PAUSED, True)),
     (S.DEFINED, False, (S.DEFINED, False)),
     (S.RUNNING, True, (N.DISK_SNAPSHOT, False)),
-    (S.DEFINED, True, (N.DISK_SNAPSHOT, False)),
+    (S.DEFINED, True, (S.DEFINED, False)),
 ])
 def test_predicted_kind(domain_state, disk_only, expected):
     assert N.predicted_kind(domain_state, disk_only) == expected
