@@ -61,8 +61,16 @@ molecule:
 lint:
 	$(BIN)/ansible-lint --profile production roles/ playbooks/
 
+# The demo runs on the two-host rig (tests/testbed/rig.py), stopped again
+# whatever happens.
+DEMO_RIG := /var/tmp/lifecycle-libvirt-demo-rig
+
 demo: setup
-	$(BIN)/ansible-playbook playbooks/demo.yml
+	$(BIN)/python tests/testbed/rig.py up $(DEMO_RIG) >/dev/null
+	$(BIN)/ansible-playbook playbooks/demo.yml -e demo_rig_dir=$(DEMO_RIG) \
+	    -e demo_guest_dir=$(CURDIR)/$(CACHE)/guest -e demo_audit_path=$(CURDIR)/.build/demo-audit.json \
+	    -e demo_domain_type=$$($(BIN)/python -c 'import json; print(json.load(open("$(CACHE)/testbed.json"))["domain_type"])'); \
+	status=$$?; $(BIN)/python tests/testbed/rig.py down $(DEMO_RIG) >/dev/null; exit $$status
 
 # Benchmarks are not tests: they print tables (see bench/).  Their virtualenv
 # adds the `ansible` package, which ships community.libvirt for comparison.
