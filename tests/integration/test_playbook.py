@@ -24,7 +24,7 @@ def installed_collection(tmp_path_factory):
     subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', REPO, '--output-path', str(build_dir)],
                    check=True, capture_output=True)
     [tarball] = glob.glob(str(build_dir / 'lifecycle-libvirt-*.tar.gz'))
-    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', tarball, '-p', str(install_dir)],
+    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', tarball, '-p', str(install_dir)],
                    check=True, capture_output=True)
     assert os.path.exists(install_dir / 'ansible_collections' / 'lifecycle' / 'libvirt' / 'plugins' / 'modules'
                           / 'domain.py')
