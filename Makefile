@@ -50,7 +50,7 @@ unit:
 	$(BIN)/pytest -q tests/unit
 
 integration:
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15 tests/integration
 
 # The roles, each in its scenario on the real daemon (extensions/molecule/).
 # Scenarios hold the test-session lock shared, like pytest sessions do, so a
