@@ -58,6 +58,7 @@ class DomainSpec:
                 raise OperationFailed('Invalid domain XML: %s' % exc)
             if self.declared.tag != 'domain':
                 raise OperationFailed('Invalid domain XML: the root element is <%s>, expected <domain>' % self.declared.tag)
+            self.declared = _xml.without_runtime_state(self.declared)
         self.name = self._name(params['name'])
         self._validate()
 

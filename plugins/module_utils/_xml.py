@@ -337,6 +337,38 @@ def _insert_after_same_tag(parent, element):
         parent.append(element)
 
 
+def without_runtime_state(domain):
+    """The definition in a live dump (`virsh dumpxml` of a running domain,
+    recognisable by its id= attribute), without what only describes the
+    running QEMU process: ids, device aliases, pty paths, detected backing
+    chains, the default resource partition, dynamic security labelling, host
+    interface names, automatic ports and the CPU as libvirt expanded it.
+    Any other document is returned as it is."""
+    if domain.get('id') is None:
+        return domain
+    domain = copy.deepcopy(domain)
+    del domain.attrib['id']
+    removed = []
+    removed += [a for a in domain.iter('alias') if not (a.get('name') or '').startswith('ua-')]
+    removed += domain.findall('devices/disk/backingStore') + domain.findall('devices/interface/target')
+    removed += [r for r in domain.findall('resource') if r.findtext('partition') == '/machine']
+    removed += [seclabel for seclabel in domain.findall('seclabel') if seclabel.get('type') == 'dynamic']
+    removed += domain.findall('cpu')  # libvirt's expansion of the model, not the user's choice
+    for chardev in domain.find('devices') if domain.find('devices') is not None else []:
+        if chardev.tag in ('serial', 'console', 'parallel', 'channel') and chardev.get('type') == 'pty':
+            chardev.attrib.pop('tty', None)
+            removed += [source for source in chardev.findall('source') if source.get('path')]
+    for element in removed:
+        element.getparent().remove(element)
+    for source in domain.findall('devices/disk/source'):
+        source.attrib.pop('index', None)
+    for graphics in domain.findall('devices/graphics'):
+        if graphics.get('autoport') == 'yes':
+            for port in ('port', 'tlsPort', 'websocket'):
+                graphics.attrib.pop(port, None)
+    return domain
+
+
 def machine_aliases(capabilities_xml):
     """Map machine aliases (``pc``, ``q35``) to their canonical names from
     the host's capabilities XML."""

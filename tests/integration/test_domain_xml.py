@@ -89,8 +89,10 @@ def test_the_domains_own_dumpxml(test_guest):
     inactive = g.domain().XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     run_module('domain', name=g.name, state='running')
     g.wait_ready()
-    # `virsh dumpxml --inactive` of the running domain.
+    # `virsh dumpxml --inactive` of the running domain, and plain `virsh
+    # dumpxml` of it (the live XML, with its runtime state).
     assert_idempotent(g, inactive, state='running')
+    assert_idempotent(g, g.domain().XMLDesc(0), state='running')
 
 
 def test_real_differences_are_changes_with_a_diff(test_guest):

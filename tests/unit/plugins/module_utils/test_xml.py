@@ -125,3 +125,27 @@ def test_secrets_are_masked_in_diffs():
     element = _xml.parse_xml("<graphics type='vnc' passwd='hunter2'/>")
     assert 'hunter2' not in _xml.masked_text(element)
     assert element.get('passwd') == 'hunter2'
+
+
+LIVE = STORED.replace("<domain type='qemu'>", "<domain type='qemu' id='7'>").replace(
+    "<source file='/img/web.qcow2'/>",
+    "<source file='/img/web.qcow2' index='1'/><backingStore/><alias name='virtio-disk0'/>").replace(
+    "<serial type='pty'>", "<serial type='pty'><source path='/dev/pts/3'/><alias name='serial0'/>").replace(
+    "<console type='pty'>", "<console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/>").replace(
+    '</devices>', "</devices><resource><partition>/machine</partition></resource>"
+    "<seclabel type='dynamic' model='dac' relabel='yes'><label>+64055:+107</label></seclabel>"
+    "<cpu mode='custom' match='exact' check='full'><model>qemu64</model>"
+    "<feature policy='require' name='hypervisor'/></cpu>")
+
+
+def test_a_live_dump_compares_as_its_definition():
+    live = _xml.without_runtime_state(_xml.parse_xml(LIVE))
+    stored = _xml.parse_xml(STORED.replace('</devices>', "</devices><seclabel type='dynamic' model='dac' "
+                                           "relabel='yes'/>"))
+    assert _xml.reconcile(live, stored, ALIASES).differences == []
+    assert live.get('id') is None and live.find('cpu') is None and not list(live.iter('alias'))
+
+
+def test_a_definition_is_not_touched():
+    stored = _xml.parse_xml(STORED)
+    assert _xml.without_runtime_state(stored) is stored
