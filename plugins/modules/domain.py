@@ -40,7 +40,7 @@ options:
       - Needed to create the domain; when the domain exists, its definition is
         converged to this XML.
       - Parsed with a hardened parser; a DOCTYPE (and so any entity) is refused.
-      - The live XML of a running domain (plain C(virsh dumpxml)) is accepted too: what only
+      - The live XML of a running domain (plain C(virsh dumpxml)) is accepted too; what only
         describes the running process (its id, device aliases, pty paths, detected backing chains,
         dynamic security labels, automatic ports, the CPU model as libvirt expanded it) is not compared.
     type: str
