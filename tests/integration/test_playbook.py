@@ -9,12 +9,14 @@ import subprocess
 import sys
 
 import pytest
+from lxml import etree
 
 from conftest import REPO, URI
 
 BIN = os.path.dirname(sys.executable)
 
 PLAYBOOK = os.path.join(os.path.dirname(__file__), 'playbooks', 'define_guest.yml')
+WIPE_ASYNC_PLAYBOOK = os.path.join(os.path.dirname(__file__), 'playbooks', 'wipe_async.yml')
 
 
 @pytest.fixture(scope='module')
@@ -53,3 +55,16 @@ def test_installed_collection_with_module_defaults_and_diff(installed_collection
     assert g.domain() is not None
     second = play(installed_collection, g.xml, '--diff')
     assert second.returncode == 0 and 'changed=0' in second.stdout, second.stdout
+
+
+def test_wipe_runs_as_an_async_job(installed_collection, conn):
+    name = 'lltest-async-wipe.raw'
+    pool_dir = etree.fromstring(conn.storagePoolLookupByName('default').XMLDesc(0)).findtext('target/path')
+    path = os.path.join(pool_dir, name)
+    extra = json.dumps(dict(volume_name=name, volume_path=path))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed_collection), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    run = subprocess.run([os.path.join(BIN, 'ansible-playbook'), WIPE_ASYNC_PLAYBOOK, '-e', extra],
+                         capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not os.path.exists(path)
