@@ -98,10 +98,14 @@ class RigGuest:
     def where(self):
         return where(self.rig, self.name)
 
+    def run(self, host, command):
+        """Run a command in the guest's shell while it runs on `host`."""
+        with guest.GuestShell(host.outside(os.path.join(self.workdir, 'shell.sock'))) as shell:
+            return shell.run(command, timeout=30)
+
     def uptime(self, host):
         """Seconds since the guest booted, read through its shell on `host`."""
-        with guest.GuestShell(host.outside(os.path.join(self.workdir, 'shell.sock'))) as shell:
-            return float(shell.run('cat /proc/uptime', timeout=30).split()[0])
+        return float(self.run(host, 'cat /proc/uptime').split()[0])
 
 
 @pytest.fixture(scope='module')

@@ -90,9 +90,14 @@ def test_migrate_running_guest_and_back(rig, on_a, variant):  # noqa: F811
     assert real['source'] == rig.a.uri and real['destination'] == rig.b.uri
     assert real['state'] == 'running'
     assert real['duration'] > 0
-    assert real['downtime_ms'] is not None and real['downtime_ms'] >= 0
-    assert real['bytes_transferred'] > 0
-    assert real['postcopy_started'] == (variant == 'postcopy')
+    if real['postcopy_started']:
+        # Only a post-copy variant may switch over; libvirt then keeps no
+        # completed-job statistics.
+        assert variant == 'postcopy'
+    else:
+        # An idle guest usually converges in pre-copy even with post-copy allowed.
+        assert real['downtime_ms'] is not None and real['downtime_ms'] >= 0
+        assert real['bytes_transferred'] > 0
     assert vm.where() == {'a': None, 'b': 'running'}
     after = _assert_alive_on(vm, rig.b, before)
     conn = rig.b.open()

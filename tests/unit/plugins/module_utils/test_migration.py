@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._migration import (
+    JobWatcher,
     MIGRATE_ARGUMENT_SPEC, MigrationSpec, placement)
 
 
@@ -89,3 +90,42 @@ def test_conflicting_options_are_refused(options, why):
 ])
 def test_placement(on_source, on_destination, offline, decision):
     assert placement(on_source, on_destination, offline) == decision
+
+
+class _RecordingJob:
+    """Stands in for the domain whose migration job the watcher drives: it
+    reports a pass count and records what the watcher asked for."""
+
+    def __init__(self, iterations):
+        self.iterations = list(iterations)
+        self.calls = []
+
+    def jobStats(self, _flags):  # noqa: N802 -- libvirt's spelling
+        return {'memory_iteration': self.iterations.pop(0) if len(self.iterations) > 1 else self.iterations[0]}
+
+    def migrateStartPostCopy(self, _flags):  # noqa: N802
+        self.calls.append('postcopy')
+
+    def abortJob(self):  # noqa: N802
+        self.calls.append('abort')
+
+
+def _watch(job, timeout, postcopy, seconds):
+    watcher = JobWatcher(job, timeout, postcopy)
+    watcher.start()
+    watcher.finished.wait(seconds)
+    watcher.finished.set()
+    watcher.join()
+    return watcher
+
+
+def test_watcher_switches_to_postcopy_after_a_full_pass_and_never_aborts_then():
+    job = _RecordingJob([1, 1, 2, 3])
+    watcher = _watch(job, timeout=0.5, postcopy=True, seconds=1.2)
+    assert job.calls == ['postcopy'] and watcher.in_postcopy and not watcher.aborted
+
+
+def test_watcher_leaves_a_first_pass_alone_and_aborts_on_timeout():
+    job = _RecordingJob([1])
+    watcher = _watch(job, timeout=0.5, postcopy=True, seconds=1.2)
+    assert job.calls == ['abort'] and watcher.aborted and not watcher.in_postcopy
