@@ -46,10 +46,6 @@ def _ignore_libvirt_error(_context, _error):
     pass
 
 
-def error_code(exc):
-    return exc.get_error_code() if libvirt is not None and isinstance(exc, libvirt.libvirtError) else None
-
-
 class LibvirtClient:
     """One connection to one libvirt URI."""
 

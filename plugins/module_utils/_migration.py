@@ -29,6 +29,7 @@ except ImportError:  # reported by LibvirtModule
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import read_snapshots
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import (
     LibvirtClient, OperationFailed)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
@@ -375,16 +376,16 @@ def _check_snapshots(checks, source, domain, spec):
     """libvirt refuses to migrate a domain with snapshots; their metadata
     can be carried along (snapshots=move) when their data travels with the
     disks, which copy_storage does not do for internal snapshots."""
-    snapshots = read_snapshots(source, domain)
+    snapshots, _objects = read_snapshots(source, domain)
     if not snapshots:
         checks.add('snapshots', True, 'no snapshots')
         return
-    names = ', '.join(snapshot.name for snapshot in snapshots)
+    names = ', '.join(snapshot['name'] for snapshot in snapshots)
     if not spec.move_snapshots:
         checks.add('snapshots', False, 'the domain has %d snapshots (%s), which libvirt cannot migrate; set '
                    'snapshots=move to carry their metadata to the destination' % (len(snapshots), names))
         return
-    internal = [snapshot.name for snapshot in snapshots if not snapshot.external]
+    internal = [snapshot['name'] for snapshot in snapshots if not snapshot['external']]
     if internal and spec.copy_storage != 'none':
         checks.add('snapshots', False, 'internal snapshots (%s) live inside the disk images, and copy_storage '
                    'copies only their current state' % ', '.join(internal))
@@ -392,52 +393,23 @@ def _check_snapshots(checks, source, domain, spec):
     checks.add('snapshots', True, 'metadata of %d snapshots (%s) moves along' % (len(snapshots), names))
 
 
-class SnapshotMetadata:
-    """What is needed to redefine one snapshot on another host."""
-
-    def __init__(self, xml_text, current):
-        root = _xml.parse_xml(xml_text, 'snapshot XML')
-        self.xml = xml_text
-        self.current = current
-        self.name = root.findtext('name')
-        self.parent = root.findtext('parent/name')
-        self.external = any(disk.get('snapshot') == 'external' for disk in root.iterfind('disks/disk'))
-
-
-def parents_first(snapshots):
-    """Order snapshots so that every parent comes before its children."""
-    by_name = dict((snapshot.name, snapshot) for snapshot in snapshots)
-    ordered, placed = [], set()
-
-    def place(snapshot):
-        if snapshot.name in placed:
-            return
-        if snapshot.parent in by_name:
-            place(by_name[snapshot.parent])
-        placed.add(snapshot.name)
-        ordered.append(snapshot)
-
-    for snapshot in sorted(snapshots, key=lambda s: s.name):
-        place(snapshot)
-    return ordered
-
-
-def read_snapshots(client, domain):
+def _snapshot_metadata(client, domain):
+    """(name, full XML, current) of every snapshot, parents before children:
+    what is needed to redefine them on another host."""
+    snapshots, objects = read_snapshots(client, domain)
     what = 'read the snapshots of %s' % domain.name()
-    listed = client.call(what, domain.listAllSnapshots, 0)
-    return parents_first([
-        SnapshotMetadata(client.call(what, snapshot.getXMLDesc, libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE),
-                         bool(client.call(what, snapshot.isCurrent, 0)))
-        for snapshot in listed])
+    return [(snapshot['name'],
+             client.call(what, objects[snapshot['name']].getXMLDesc, libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE),
+             snapshot['current'])
+            for snapshot in snapshots]
 
 
 def redefine_snapshots(client, domain, snapshots):
-    for snapshot in snapshots:
+    for name, xml_text, current in snapshots:
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
-        if snapshot.current:
+        if current:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
-        client.call('redefine snapshot %s of %s' % (snapshot.name, domain.name()),
-                    domain.snapshotCreateXML, snapshot.xml, flags)
+        client.call('redefine snapshot %s of %s' % (name, domain.name()), domain.snapshotCreateXML, xml_text, flags)
 
 
 # The migration -----------------------------------------------------------------
@@ -487,10 +459,9 @@ def _do_migrate(source, dest, domain, spec):
     """Run the migration, carrying snapshot metadata along when asked: it is
     taken off the source first (libvirt refuses otherwise), redefined on the
     destination after, and put back on the source if the migration fails."""
-    snapshots = read_snapshots(source, domain) if spec.move_snapshots else []
-    for snapshot in reversed(snapshots):
-        source.call('detach snapshot %s of %s' % (snapshot.name, spec.name),
-                    domain.snapshotLookupByName(snapshot.name, 0).delete,
+    snapshots = _snapshot_metadata(source, domain) if spec.move_snapshots else []
+    for name, _xml_text, _current in reversed(snapshots):
+        source.call('detach snapshot %s of %s' % (name, spec.name), domain.snapshotLookupByName(name, 0).delete,
                     libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
     try:
         stats = _migrate_job(source, dest, domain, spec)
@@ -586,7 +557,7 @@ def migrate(source, params, check_mode, diff_mode):
                 spec.name, first['name'], first['detail']), checks=checks.results, source=source.uri,
                 destination=spec.dest_uri, duration=watch.rounded())
         if spec.move_snapshots:
-            result['snapshots_moved'] = [snapshot.name for snapshot in read_snapshots(source, domain)]
+            result['snapshots_moved'] = [snapshot['name'] for snapshot in read_snapshots(source, domain)[0]]
         changes = Changes(check_mode)
         try:
             stats = changes.apply('migrate', _do_migrate, source, dest, domain, spec) or {}
