@@ -9,20 +9,19 @@ imports; the raw column is the libvirt calls alone, in-process.  The domain
 does not boot an OS (no disk, no kernel): what is measured is the tooling.
 """
 
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 import libvirt
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'testbed'))
+import ansible_module  # noqa: E402
+
+COLLECTIONS = [ansible_module.COLLECTIONS]
 URI = 'qemu:///system'
 ROUNDS = int(os.environ.get('BENCH_ROUNDS', '5'))
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-COLLECTIONS = [os.path.join(REPO, '.build', 'collections')]
 NAME = 'lltest-bench-domain'
 XML = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
        "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><serial type='pty'/></devices></domain>" % NAME)
@@ -34,22 +33,15 @@ def _community_path():
     return os.path.dirname(os.path.dirname(os.path.dirname(collection_dir)))
 
 
-def run_module(fqcn_module, **params):
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
-        json.dump({'ANSIBLE_MODULE_ARGS': params}, handle)
-    try:
-        process = subprocess.run([sys.executable, '-m', fqcn_module, handle.name], capture_output=True, text=True,
-                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(COLLECTIONS)), check=False)
-    finally:
-        os.unlink(handle.name)
-    result = json.loads(process.stdout)
+def run_module(module, **params):
+    result, _output = ansible_module.run_module(module, params, COLLECTIONS)
     if result.get('failed'):
-        raise RuntimeError('%s failed: %s' % (fqcn_module, result.get('msg')))
+        raise RuntimeError('%s failed: %s' % (module, result.get('msg')))
     return result
 
 
 def ours(**params):
-    return run_module('ansible_collections.lifecycle.libvirt.plugins.modules.domain', uri=URI, **params)
+    return run_module(ansible_module.OUR_MODULES + 'domain', uri=URI, **params)
 
 
 def community(**params):

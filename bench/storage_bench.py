@@ -16,19 +16,18 @@ is deleted at the end, also on failure.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
 import libvirt
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-COLLECTIONS = os.path.join(REPO, '.build', 'collections')
-sys.path.insert(0, COLLECTIONS)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'testbed'))
+import ansible_module  # noqa: E402
+
+sys.path.insert(0, ansible_module.COLLECTIONS)
 URI = os.environ.get('LIFECYCLE_TEST_URI', 'qemu:///system')
 MIB = 1 << 20
 
@@ -38,16 +37,7 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import 
 
 
 def run_module(module, **params):
-    args = dict(params, uri=URI)
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
-        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
-    try:
-        process = subprocess.run(
-            [sys.executable, '-m', 'ansible_collections.lifecycle.libvirt.plugins.modules.' + module, handle.name],
-            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=COLLECTIONS), check=False)
-    finally:
-        os.unlink(handle.name)
-    result = json.loads(process.stdout)
+    result, _output = ansible_module.run_module(ansible_module.OUR_MODULES + module, dict(params, uri=URI))
     if result.get('failed'):
         raise RuntimeError('%s failed: %s' % (module, result['msg']))
     return result

@@ -7,10 +7,8 @@ exactly what a playbook would.  Every test object is named with a unique
 `lltest-` prefix and removed afterwards, also when the test fails.
 """
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -20,9 +18,9 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
-COLLECTIONS = os.path.join(REPO, '.build', 'collections')
 sys.path.insert(0, os.path.join(REPO, 'tests', 'testbed'))
 
+import ansible_module  # noqa: E402
 import guest  # noqa: E402
 import testbed  # noqa: E402
 
@@ -40,17 +38,8 @@ def run_module(module, check=False, diff=True, **params):
     """Run lifecycle.libvirt.<module> with `params`; return its result."""
     args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
     args.setdefault('uri', URI)
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
-        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
-    try:
-        process = subprocess.run(
-            [sys.executable, '-m', 'ansible_collections.lifecycle.libvirt.plugins.modules.' + module, handle.name],
-            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=COLLECTIONS), timeout=600, check=False)
-    finally:
-        os.unlink(handle.name)
-    assert 'Traceback' not in process.stdout + process.stderr, process.stdout + process.stderr
-    result = json.loads(process.stdout)
-    result.pop('invocation', None)
+    result, output = ansible_module.run_module(ansible_module.OUR_MODULES + module, args)
+    assert 'Traceback' not in output, output
     return result
 
 
