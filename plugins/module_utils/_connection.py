@@ -8,13 +8,19 @@
   `OperationFailed` into one clear `msg` (no traceback).
 * `LibvirtClient` wraps each libvirt call so that its error reads
   "Failed to <what>: <libvirt's message>".
+* `mask_uri` is the one function that hides a password in a libvirt URI;
+  every message and result that shows a URI shows it through `mask_uri`
+  (`LibvirtClient.uri` is already masked), and `LibvirtModule` hides the
+  password of every URI option in all of the module's output and logs.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import traceback
+from urllib.parse import unquote
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -30,6 +36,60 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 CONNECTION_ARGUMENT_SPEC = dict(
     uri=dict(type='str', default='qemu:///system'),
 )
+
+MASK = '********'
+
+# scheme://userinfo@ - the password is what follows the first ':' of userinfo.
+_USERINFO = re.compile(r'^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#]*)@')
+# Query parameters whose value is a secret (password=, passwd=, pwd=, secret=, token=...).
+_SECRET_PARAMETER = re.compile(r'pass|pwd|secret|token', re.IGNORECASE)
+
+
+def _uri_parts(uri):
+    """(password or None, [secret query values]) of a URI, as written."""
+    password = None
+    match = _USERINFO.match(uri)
+    if match and ':' in match.group('userinfo'):
+        password = match.group('userinfo').split(':', 1)[1]
+    secrets = []
+    query = uri.split('?', 1)[1].split('#', 1)[0] if '?' in uri else ''
+    for parameter in re.split('[&;]', query):
+        name, sep, value = parameter.partition('=')
+        if sep and value and _SECRET_PARAMETER.search(name):
+            secrets.append(value)
+    return password, secrets
+
+
+def mask_uri(uri):
+    """`uri` with its password (user:password@, password=... and the like
+    in the query) replaced by ********; everything else as written."""
+    if not uri:
+        return uri
+    password, _secrets = _uri_parts(uri)
+    if password is not None:
+        match = _USERINFO.match(uri)
+        user = match.group('userinfo').split(':', 1)[0]
+        uri = '%s%s:%s@%s' % (match.group('head'), user, MASK, uri[match.end():])
+    if '?' not in uri:
+        return uri
+    base, query = uri.split('?', 1)
+    query, hash_sign, fragment = query.partition('#')
+    parameters = re.split('([&;])', query)
+    for index in range(0, len(parameters), 2):
+        name, sep, value = parameters[index].partition('=')
+        if sep and value and _SECRET_PARAMETER.search(name):
+            parameters[index] = '%s=%s' % (name, MASK)
+    return '%s?%s%s%s' % (base, ''.join(parameters), hash_sign, fragment)
+
+
+def uri_secrets(uri):
+    """The secret strings of `uri`, as written and percent-decoded: what
+    must appear in no output."""
+    if not uri:
+        return set()
+    password, secrets = _uri_parts(uri)
+    found = set(secrets + ([password] if password else []))
+    return found | set(unquote(secret) for secret in found)
 
 
 class OperationFailed(Exception):
@@ -50,12 +110,12 @@ class LibvirtClient:
     """One connection to one libvirt URI."""
 
     def __init__(self, uri):
-        self.uri = uri
+        self.uri = mask_uri(uri)  # for messages and results; the password never leaves
         libvirt.registerErrorHandler(_ignore_libvirt_error, None)
         try:
             self.conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
-            raise OperationFailed('Failed to connect to %s: %s' % (uri, exc.get_error_message()))
+            raise OperationFailed('Failed to connect to %s: %s' % (self.uri, exc.get_error_message()))
         self._machine_aliases = None
 
     def call(self, what, operation, *args):
@@ -135,6 +195,20 @@ class LibvirtModule(AnsibleModule):
             self.fail_json(msg=missing_required_lib('libvirt-python'), exception=LIBVIRT_IMPORT_ERROR)
         if _xml.LXML_IMPORT_ERROR is not None:
             self.fail_json(msg=missing_required_lib('lxml'), exception=_xml.LXML_IMPORT_ERROR)
+
+    def _log_invocation(self):
+        """Hide the password of every URI option before anything is logged.
+
+        AnsibleModule logs the arguments (syslog/journal) at the end of its
+        __init__, through this method, and removes `no_log_values` from
+        everything it logs and returns (`msg`, every result field, the
+        `invocation` echo).  A URI is not `no_log` as a whole - it says which
+        hypervisor was managed - so only its secrets are added here.
+        """
+        for option in self.argument_spec:
+            if option == 'uri' or option.endswith('_uri'):
+                self.no_log_values.update(uri_secrets(self.params.get(option)))
+        super(LibvirtModule, self)._log_invocation()
 
     def add_path_info(self, kwargs):
         """Keep results as they are.  AnsibleModule would describe a file

@@ -1,5 +1,7 @@
 """Bad input fails with one clear msg, no traceback, and changes nothing."""
 
+import os
+
 import pytest
 
 from conftest import run_module
@@ -68,3 +70,16 @@ def test_unknown_domain_in_domain_info():
     result = run_module('domain_info', name='lltest-no-such-domain')
     assert result['failed'] is True
     assert result['msg'] == 'Failed to find domain lltest-no-such-domain: no domain with that name at qemu:///system'
+
+
+def test_a_step_libvirt_refuses_is_not_a_change(test_guest):
+    """The domain is defined, but its disk is gone: libvirt refuses to start it."""
+    g = test_guest
+    xml = g.xml.replace(g.disk_path, os.path.join(g.workdir, 'missing.qcow2'))
+    assert run_module('domain', xml=xml, state='defined')['changed'] is True
+    check = run_module('domain', check=True, name=g.name, state='running')
+    assert check['changed'] is True and check['actions'] == ['start']  # check mode predicts what it would try
+    result = run_module('domain', name=g.name, state='running')
+    assert result['failed'] is True and 'Failed to start domain %s' % g.name in result['msg']
+    assert result['changed'] is False and result['actions'] == []
+    assert g.state() == 'defined'
