@@ -94,11 +94,28 @@ options:
     default: false
   force:
     description:
-      - Delete (O(state=absent)) a volume that a defined (stopped) domain references,
-        or that is the backing file of an overlay volume. A volume a running domain
-        uses is never deleted.
+      - Delete (O(state=absent)) a volume that a defined (stopped) domain or a snapshot uses,
+        or that is the backing file of an overlay. A volume a running domain uses is never deleted.
+      - Who uses a volume is decided by identity, not by how a path is spelled: the file's
+        device and inode (or a block device's number), or libvirt's own lookup of the path
+        when the module does not run on the hypervisor. Symlinked directories, bind mounts,
+        hard links and C(..) in a path all count as the same file.
+      - Users are the disks of every domain (live and inactive definitions) with their whole
+        backing chains (as libvirt reports them, and as the qcow2 headers say), kernel, initrd,
+        loader and NVRAM files; the files recorded in snapshots (external overlays, memory
+        files and the disks of the saved definition, with their chains); and pool volumes whose
+        backing chain reaches the volume, or that are the same file under another name.
     type: bool
     default: false
+  allowed_users:
+    description:
+      - With O(state=absent), names of domains whose use of the volume does not block the
+        deletion, as long as they are not running (their snapshots do not block either).
+        Every other user still blocks; a running domain always does.
+      - Meant for the owner of the volume, for example a VM being decommissioned.
+    type: list
+    elements: str
+    default: []
   wipe:
     description:
       - With O(state=absent), wipe the volume with this algorithm before deleting it

@@ -12,7 +12,7 @@ module: volume_info
 short_description: Facts about the volumes of a libvirt storage pool
 version_added: 0.2.0
 description:
-  - Reads path, key, capacity, allocation, format, backing file and mode of one
+  - Reads path, key, capacity, allocation, format, backing file, mode and users of one
     volume, or of every volume of an active pool.
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
@@ -88,6 +88,42 @@ volumes:
       description: Permissions of the volume's file, in octal.
       type: str
       returned: always
+    users:
+      description:
+        - Everything that uses the volume, found by identity (device and inode, or libvirt's
+          lookup of the path), as M(lifecycle.libvirt.wipe) and M(lifecycle.libvirt.volume)
+          decide it before they destroy data. One entry per user and way of use.
+      type: list
+      elements: dict
+      returned: always
+      contains:
+        kind:
+          description: V(domain) (a domain's definition), V(snapshot) (a snapshot of a domain) or V(volume) (another pool volume).
+          type: str
+          returned: always
+        name:
+          description: The domain's name, the snapshot's name, or V(pool/volume).
+          type: str
+          returned: always
+        domain:
+          description: The domain (of a snapshot, the domain it belongs to); null for a volume.
+          type: str
+          returned: always
+        running:
+          description: Whether the domain runs (always false for snapshots and volumes).
+          type: bool
+          returned: always
+        via:
+          description:
+            - How it uses the volume, for example V(disk vda), V(backing chain of disk vda),
+              V(external file of disk vda), V(memory file), V(kernel), V(backing chain)
+              (an overlay volume) or V(same file) (another name of the same file).
+          type: str
+          returned: always
+        path:
+          description: The path as the user names it (may differ from the volume's path, for example through a symlink).
+          type: str
+          returned: always
 duration:
   description: Seconds the task took, measured on a monotonic clock.
   returned: always

@@ -18,7 +18,8 @@ description:
   - libvirt writes the V(zero) pattern itself; every other algorithm runs the
     external C(scrub) program, which must be installed on the hypervisor.
   - Refuses to wipe a volume a running domain uses (its disks or their backing
-    chains); a volume that a defined domain or an overlay volume uses only with O(force=true).
+    chains); a volume that a defined domain, a snapshot or an overlay uses only with
+    O(force=true) or, for a stopped domain and its snapshots, O(allowed_users).
   - Long wipes of large volumes can run under Ansible's C(async) and C(poll).
 options:
   pool:
@@ -41,9 +42,27 @@ options:
     choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
     default: zero
   force:
-    description: Wipe a volume that a defined (stopped) domain or an overlay volume uses. Never overrides a running domain.
+    description:
+      - Wipe a volume that a defined (stopped) domain, a snapshot or an overlay uses. Never overrides a running domain.
+      - Who uses a volume is decided by identity, not by how a path is spelled: the file's
+        device and inode (or a block device's number), or libvirt's own lookup of the path
+        when the module does not run on the hypervisor. Symlinked directories, bind mounts,
+        hard links and C(..) in a path all count as the same file.
+      - Users are the disks of every domain (live and inactive definitions) with their whole
+        backing chains (as libvirt reports them, and as the qcow2 headers say), kernel, initrd,
+        loader and NVRAM files; the files recorded in snapshots (external overlays, memory
+        files and the disks of the saved definition, with their chains); and pool volumes whose
+        backing chain reaches the volume, or that are the same file under another name.
     type: bool
     default: false
+  allowed_users:
+    description:
+      - Names of domains whose use of the volume does not block the wipe, as long as they are
+        not running (their snapshots do not block either). Every other user still blocks;
+        a running domain always does.
+    type: list
+    elements: str
+    default: []
   verify:
     description:
       - After wiping, read the whole volume back through libvirt (a sparse stream download)

@@ -84,7 +84,7 @@ def test_in_use_refusal(make_guest):
     refused('volume', 'running domain(s) %s use it' % guest.name, name=data, state='absent', wipe='zero', force=True)
     run_module('domain', name=guest.name, state='defined', force=True, shutdown_timeout=0)
     assert content(guest.disk_path) != bytes(len(before))
-    refused('wipe', 'used by domain %s; set force=true' % guest.name, path=guest.disk_path)
+    refused('wipe', 'used by domain %s (disk vda); set force=true' % guest.name, path=guest.disk_path)
     check = run_module('wipe', check=True, path=guest.disk_path, force=True, verify=True)
     assert check['changed'] is True and content(guest.disk_path) != bytes(len(before))
     result = run_module('wipe', path=guest.disk_path, force=True, verify=True)

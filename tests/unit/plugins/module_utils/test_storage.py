@@ -156,11 +156,15 @@ def test_users_are_found_through_files_backing_chains_and_pool_volumes(client):
     name = 'users-%s' % uuid.uuid4().hex[:6]
     domain = client.conn.defineXML(DOMAIN % (name, direct['name'], by_volume['name']))
     try:
-        for path in ('/default-pool/%s' % direct['name'], '/default-pool/%s' % by_volume['name'],
-                     '/default-pool/base.img'):
-            assert name in ST.volume_users(client, path)[1]
+        for path, via in (('/default-pool/%s' % direct['name'], 'disk vda'),
+                          ('/default-pool/%s' % by_volume['name'], 'disk vdb'),
+                          ('/default-pool/base.img', 'backing chain of disk vda')):
+            assert dict(kind='domain', name=name, domain=name, running=False, via=via,
+                        path=path) in ST.volume_users(client, path)
         domain.create()
-        assert name in ST.volume_users(client, '/default-pool/%s' % direct['name'])[0]
+        assert ST.running_users(ST.volume_users(client, '/default-pool/%s' % direct['name'])) == [name]
+        # the same file by another spelling
+        assert ST.running_users(ST.volume_users(client, '/default-pool/x/../%s' % direct['name'])) == [name]
     finally:
         if domain.isActive():
             domain.destroy()
