@@ -96,7 +96,7 @@ options:
     description:
       - Delete (O(state=absent)) a volume that a defined (stopped) domain or a snapshot uses,
         or that is the backing file of an overlay. A volume a running domain uses is never deleted.
-      - Who uses a volume is decided by identity, not by how a path is spelled: the file's
+      - Who uses a volume is decided by identity, not by how a path is spelled, from the file's
         device and inode (or a block device's number), or libvirt's own lookup of the path
         when the module does not run on the hypervisor. Symlinked directories, bind mounts,
         hard links and C(..) in a path all count as the same file.

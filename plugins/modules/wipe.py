@@ -44,7 +44,7 @@ options:
   force:
     description:
       - Wipe a volume that a defined (stopped) domain, a snapshot or an overlay uses. Never overrides a running domain.
-      - Who uses a volume is decided by identity, not by how a path is spelled: the file's
+      - Who uses a volume is decided by identity, not by how a path is spelled, from the file's
         device and inode (or a block device's number), or libvirt's own lookup of the path
         when the module does not run on the hypervisor. Symlinked directories, bind mounts,
         hard links and C(..) in a path all count as the same file.
