@@ -14,7 +14,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import stat
 import time
+
+from urllib.parse import urlparse
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
@@ -199,6 +202,70 @@ def disk_targets(domain_xml):
     return [t.get('dev') for t in root.iterfind('devices/disk/target')]
 
 
+def snapshot_disks(domain_xml):
+    """(target, source file) of each disk libvirt snapshots by default: a
+    writable disk (not a cdrom or floppy, not read-only, not snapshot='no')."""
+    root = _xml.parse_xml(domain_xml, 'domain XML')
+    disks = []
+    for disk in root.iterfind('devices/disk'):
+        if disk.get('device', 'disk') not in ('disk', 'lun') or disk.find('readonly') is not None:
+            continue
+        if disk.get('snapshot') == 'no':
+            continue
+        source = disk.find('source')
+        disks.append((disk.find('target').get('dev'), source.get('file') if source is not None else None))
+    return disks
+
+
+def default_overlay(image, name):
+    """The overlay file libvirt names for a disk-only snapshot `name` of
+    `image`: the image's suffix replaced by the snapshot name."""
+    directory, base = os.path.split(image)
+    stem = base.rsplit('.', 1)[0] if '.' in base else base
+    return os.path.join(directory, '%s.%s' % (stem, name))
+
+
+def overlay_refusal(path):
+    """Why a new overlay file must not be made at `path` (None when it may):
+    libvirt would write through a symlink or onto a device node, or refuse
+    an existing file only after being asked."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        info = None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            return '%s is a symbolic link (to %s)' % (path, os.readlink(path))
+        if stat.S_ISBLK(info.st_mode) or stat.S_ISCHR(info.st_mode):
+            return '%s is a device node; an overlay there would overwrite the device' % path
+        return '%s already exists' % path
+    if not os.path.isdir(os.path.dirname(path)):
+        return 'the directory of %s does not exist' % path
+    return None
+
+
+def is_local(uri):
+    """Whether libvirt at `uri` sees this host's file system."""
+    return not urlparse(uri).hostname
+
+
+def invalid_name(name):
+    """Why `name` cannot name a snapshot (None when it can): libvirt puts it
+    into file names of external overlays and C strings."""
+    if name is not None and (not name or '/' in name or '\0' in name or '..' in name):
+        return 'a snapshot name must not be empty or contain "/", ".." or NUL, got %r' % name
+    return None
+
+
+def effective_parent(snapshot, by_name, removed):
+    """The parent `snapshot` will have once the snapshots in `removed` are
+    deleted (libvirt attaches children to their grandparent)."""
+    parent = snapshot['parent']
+    while parent in removed and parent in by_name:
+        parent = by_name[parent]['parent']
+    return parent
+
+
 def predicted_kind(domain_state, disk_only):
     """(state, memory) of a snapshot created now: what libvirt records."""
     if disk_only:
@@ -268,6 +335,9 @@ class SnapshotSpec:
 
     def _validate(self):
         fail = self._fail
+        for name in (self.name, self.name_prefix):
+            if invalid_name(name):
+                fail(invalid_name(name))
         if self.state == REVERTED and not self.name:
             fail('state=reverted needs the name of the snapshot to revert to')
         if self.disks and not self.disk_only:
@@ -393,7 +463,7 @@ class _SnapshotConvergence:
     def _plan_create(self, name):
         spec = self.spec
         domain_state = self._domain_state()
-        self._preflight_create(domain_state)
+        self._preflight_create(domain_state, name)
         state, memory = predicted_kind(domain_state, spec.disk_only)
         current = next((s['name'] for s in self.snapshots if s['current']), None)
         flags = 0
@@ -415,7 +485,7 @@ class _SnapshotConvergence:
                    self.domain.snapshotCreateXML, xml, flags)
         return snapshot
 
-    def _preflight_create(self, domain_state):
+    def _preflight_create(self, domain_state, name):
         """What would make libvirt refuse, found before anything changes."""
         spec = self.spec
         live_xml = self.client.call('read the XML of domain %s' % spec.domain, self.domain.XMLDesc, 0)
@@ -424,6 +494,17 @@ class _SnapshotConvergence:
         if unknown:
             self.fail('%s %s not a disk of the domain (its disks: %s)' % (
                 ', '.join(unknown), 'is' if len(unknown) == 1 else 'are', ', '.join(known) or 'none'))
+        selected = snapshot_disks(live_xml)
+        if not selected:
+            # libvirt: "nothing selected for snapshot"
+            self.fail('the domain has no writable disk to snapshot (libvirt would refuse: nothing selected)')
+        if spec.disk_only and is_local(self.client.uri):
+            named = dict(spec.disks)
+            for target, image in selected:
+                overlay = named.get(target) or (default_overlay(image, name) if image else None)
+                why = overlay_refusal(overlay) if overlay else None
+                if why:
+                    self.fail('the overlay of disk %s cannot be created: %s' % (target, why))
         if spec.quiesce:
             if domain_state != S.RUNNING:
                 self.fail('quiesce needs a running domain (with a connected guest agent); it is %s' % domain_state)
@@ -443,6 +524,14 @@ class _SnapshotConvergence:
                 self.fail('%s is an external snapshot, and libvirt %s cannot delete external snapshots '
                           '(libvirt %s and later merge them back)' % (
                               name, version_text(version), version_text(EXTERNAL_DELETE_VERSION)))
+            by_name = dict((s['name'], s) for s in self.snapshots)
+            parent = effective_parent(snapshot, by_name, self.deleted)
+            if parent is not None and not by_name[parent]['external']:
+                # libvirt 9.0: "deleting external snapshot that has internal
+                # snapshot as parent not supported"
+                self.fail('%s is an external snapshot whose parent %s is internal, and libvirt cannot delete '
+                          'such a snapshot (delete %s first, or both with state=absent and keep=0)'
+                          % (name, parent, parent))
         removed = [name] + (descendants(self.snapshots, name) if children else [])
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
         for each in removed:
@@ -476,6 +565,10 @@ class _SnapshotConvergence:
                           '(supported from libvirt %s); nothing was changed' % (
                               version_text(version), version_text(EXTERNAL_REVERT_VERSION)))
         before_state = self._domain_state()
+        if before_state == S.SAVED:
+            self.fail('domain %s has a managed save image (its memory, saved by state=saved); a revert would '
+                      'discard it. Start the domain (which restores that memory) or remove the image first; '
+                      'nothing was changed' % spec.domain)
         before_current = next((s['name'] for s in self.snapshots if s['current']), None)
         steps, after_state = revert_steps(snapshot, spec.revert_state)
         self.after_state = after_state

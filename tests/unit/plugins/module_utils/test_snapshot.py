@@ -158,6 +158,8 @@ def params(**given):
     (dict(keep=0), 'keep must be 1 or more'),
     (dict(state='absent'), 'needs name'),
     (dict(name='a', name_prefix='n-'), 'name_prefix is used with keep'),
+    (dict(name='../../etc/x', disk_only=True), 'must not be empty or contain'),
+    (dict(name_prefix='a/', keep=2), 'must not be empty or contain'),
 ])
 def test_spec_refuses_bad_combinations(given, message):
     with pytest.raises(OperationFailed, match=message) as caught:
@@ -169,3 +171,60 @@ def test_spec_accepts_retention_and_prefix():
     spec = N.SnapshotSpec(params(name_prefix='n-', keep=3))
     assert spec.what == 'create snapshot of domain web'
     assert N.SnapshotSpec(params(state='absent', keep=0)).what == 'delete snapshots of domain web'
+
+
+DISKS_XML = """<domain><devices>
+<disk type='file' device='disk'><source file='/img/root.qcow2'/><target dev='vda'/></disk>
+<disk type='file' device='cdrom'><source file='/img/cd.iso'/><target dev='sda'/><readonly/></disk>
+<disk type='file' device='disk'><source file='/img/ro.qcow2'/><target dev='vdb'/><readonly/></disk>
+<disk type='file' device='disk' snapshot='no'><source file='/img/skip.qcow2'/><target dev='vdc'/></disk>
+<disk type='network' device='disk'><target dev='vdd'/></disk>
+</devices></domain>"""
+
+
+def test_snapshot_disks_are_the_writable_ones():
+    assert N.snapshot_disks(DISKS_XML) == [('vda', '/img/root.qcow2'), ('vdd', None)]
+    assert N.snapshot_disks('<domain><devices/></domain>') == []
+
+
+@pytest.mark.parametrize('image, name, overlay', [
+    ('/img/web.qcow2', 'nightly', '/img/web.nightly'),
+    ('/img/web', 'n1', '/img/web.n1'),
+    ('/img/web.data.raw', 'x', '/img/web.data.x'),
+])
+def test_default_overlay_replaces_the_suffix(image, name, overlay):
+    assert N.default_overlay(image, name) == overlay
+
+
+def test_overlay_refusal_by_what_is_there(tmp_path):
+    existing = tmp_path / 'existing'
+    existing.write_text('x')
+    link = tmp_path / 'link'
+    link.symlink_to(tmp_path / 'nowhere')
+    assert N.overlay_refusal(str(tmp_path / 'new.qcow2')) is None
+    assert 'already exists' in N.overlay_refusal(str(existing))
+    assert 'symbolic link' in N.overlay_refusal(str(link))
+    assert 'device node' in N.overlay_refusal('/dev/null')
+    assert 'directory of' in N.overlay_refusal(str(tmp_path / 'missing' / 'x.qcow2'))
+
+
+@pytest.mark.parametrize('name', ['', 'a/b', '../x', '..', 'a\0b'])
+def test_invalid_names(name):
+    assert 'must not be empty or contain' in N.invalid_name(name)
+
+
+@pytest.mark.parametrize('name', [None, 'nightly-1', 'a.b', 'true'])
+def test_valid_names(name):
+    assert N.invalid_name(name) is None
+
+
+def test_local_uris():
+    assert N.is_local('qemu:///system') and N.is_local('qemu+unix:///system?socket=/run/x')
+    assert not N.is_local('qemu+ssh://admin@kvm01/system')
+
+
+def test_effective_parent_skips_deleted_ancestors():
+    by_name = dict((s['name'], s) for s in [snap('a'), snap('b', 'a'), snap('c', 'b')])
+    assert N.effective_parent(by_name['c'], by_name, []) == 'b'
+    assert N.effective_parent(by_name['c'], by_name, ['b']) == 'a'
+    assert N.effective_parent(by_name['c'], by_name, ['a', 'b']) is None
