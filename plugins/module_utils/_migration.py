@@ -9,18 +9,34 @@
 * `run_checks` answers, before anything moves and in check mode too, whether
   the destination can take the guest.  Paths on the destination are checked
   through libvirt only: the destination's active storage pools are refreshed
-  and the path is looked up as a volume (`storageVolLookupByPath`), so a disk
-  counts as present when a pool of the destination holds it.
-* `migrate` runs the one mutation through `Changes.apply`; a watcher thread
-  aborts the job when `timeout` is exceeded (the guest stays on the source)
-  and switches to post-copy when asked to.
+  and the path is looked up as a volume (`storageVolLookupByPath`).  A disk
+  outside every pool of the destination cannot be seen, which is not the
+  same as missing: it passes as unknown, with a warning.
+* `migrate` runs the one mutation through `Changes.apply`, one run per domain
+  at a time on this machine (`migration_lock`), after waiting for a migration
+  of the domain another run started.  The blocking libvirt call runs in a
+  worker thread: SIGTERM/SIGINT abort the job (the guest stays on the
+  source), as does a watcher thread when `timeout` is exceeded; it also
+  switches to post-copy when asked to.
+* `snapshots: move` keeps the snapshots' XML in the domain's own metadata
+  while they are off the source (see "Snapshot metadata in transit"), so a
+  killed run loses nothing and `plan_repair` lets the next run finish or
+  undo the move.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import fcntl
+import hashlib
+import os
+import stat
 import threading
+from contextlib import contextmanager
+
+from ansible.module_utils.common.warnings import warn
 
 try:
     import libvirt
@@ -29,10 +45,13 @@ except ImportError:  # reported by LibvirtModule
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import read_snapshots
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import (
-    LibvirtClient, OperationFailed)
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
+    LibvirtClient, OperationFailed, mask_uri)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import (
+    Interrupted, interruptible, pause_point, run_blocking, signal_name)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import (
+    oldest_first, read_snapshots, summarize)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
 
 MIGRATE_ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True),
@@ -88,6 +107,11 @@ class MigrationSpec:
         self._validate()
 
     @property
+    def shown_dest_uri(self):
+        """The destination URI as messages and results show it (no password)."""
+        return mask_uri(self.dest_uri)
+
+    @property
     def peer_uri(self):
         """The destination as the source host's daemon reaches it (p2p)."""
         return self.params['dest_peer_uri'] or self.dest_uri
@@ -95,6 +119,8 @@ class MigrationSpec:
     def _validate(self):
         p = self.params
         conflicts = (
+            # libvirt would take an empty URI as the default hypervisor of this machine.
+            (not self.dest_uri.strip(), 'dest_uri is empty'),
             (self.offline and self.live, 'offline and live are mutually exclusive'),
             (self.offline and self.copy_storage != 'none', 'offline migration cannot copy storage'),
             (self.offline and p['postcopy'], 'offline migration cannot use postcopy'),
@@ -182,10 +208,12 @@ def _where(client, name):
 # Checks ----------------------------------------------------------------------
 
 class Checks:
-    """The pre-migration checks, in order; each is (name, passed, detail)."""
+    """The pre-migration checks, in order; each is (name, passed, detail).
+    `warnings` are what a passed check could not verify."""
 
     def __init__(self):
         self.results = []
+        self.warnings = []
 
     def add(self, name, passed, detail):
         self.results.append(dict(name=name, passed=bool(passed), detail=detail))
@@ -265,20 +293,33 @@ def _check_disks(checks, dest, definition, copy_storage):
         checks.add('disks', True, 'no local disks')
         return
     _refreshed_pools(dest)
+    in_pool = [path for path in paths if _found(dest.conn.storageVolLookupByPath, path)]
+    # A pool whose directory is the disk's: freshly refreshed, it lists every
+    # file there, so a disk it does not hold is really missing.
+    in_pool_dir = [path for path in paths if path not in in_pool
+                   and _found(dest.conn.storagePoolLookupByTargetPath, path.rsplit('/', 1)[0] or '/')]
     if copy_storage != 'none':
-        # libvirt creates the copy in the destination pool whose target is the
-        # disk's directory, unless the volume is there already.
-        missing = [path for path in paths
-                   if not _found(dest.conn.storageVolLookupByPath, path)
-                   and not _found(dest.conn.storagePoolLookupByTargetPath, path.rsplit('/', 1)[0] or '/')]
+        # libvirt creates the copy in that pool, unless the volume is there already.
+        missing = [path for path in paths if path not in in_pool and path not in in_pool_dir]
         checks.add('disks', not missing,
                    'no storage pool on the destination for: %s' % ', '.join(missing) if missing
                    else 'storage is copied; the destination has a pool for every disk')
         return
-    missing = [path for path in paths if not _found(dest.conn.storageVolLookupByPath, path)]
-    checks.add('disks', not missing,
-               'not found in any storage pool of the destination: %s' % ', '.join(missing) if missing
-               else 'every disk is in a storage pool of the destination: %s' % ', '.join(paths))
+    if in_pool_dir:
+        checks.add('disks', False, 'missing on the destination (not in the storage pool of their directory): %s'
+                   % ', '.join(in_pool_dir))
+        return
+    unknown = [path for path in paths if path not in in_pool]
+    if not unknown:
+        checks.add('disks', True, 'every disk is in a storage pool of the destination: %s' % ', '.join(paths))
+        return
+    # libvirt has no way to look at a file outside every pool of another host:
+    # not seen is not missing, and the migration itself fails if it is.
+    checks.add('disks', True, 'unknown, not in any storage pool of the destination: %s%s' % (
+        ', '.join(unknown), ('; in a storage pool: %s' % ', '.join(in_pool)) if in_pool else ''))
+    checks.warnings.append('the destination has no storage pool holding %s, so whether it is there cannot be '
+                           'checked; define a pool for that directory on every host to have it checked'
+                           % ', '.join(unknown))
 
 
 def _host_interfaces(dest):
@@ -349,14 +390,15 @@ def _check_memory(checks, dest, definition, offline):
         needed // 2 ** 20, free // 2 ** 20))
 
 
-def run_checks(source, dest, domain, spec):
-    """All pre-migration checks; `dest` is a LibvirtClient or the error reaching it."""
+def run_checks(source, dest, domain, spec, snapshots):
+    """All pre-migration checks; `dest` is a LibvirtClient or the error reaching it,
+    `snapshots` the summaries of the domain's snapshots on the source."""
     checks = Checks()
     if isinstance(dest, OperationFailed):
         checks.add('destination_reachable', False, str(dest))
         return checks
     checks.add('destination_reachable', True, 'connected to %s (%s)' % (
-        spec.dest_uri, dest.call('read the destination host name', dest.conn.getHostname)))
+        spec.shown_dest_uri, dest.call('read the destination host name', dest.conn.getHostname)))
     kinds = [client.call('read the hypervisor type', client.conn.getType) for client in (source, dest)]
     checks.add('hypervisor_type', kinds[0] == kinds[1], 'source %s, destination %s' % tuple(kinds))
     _check_versions(checks, source, dest)
@@ -368,15 +410,14 @@ def run_checks(source, dest, domain, spec):
     _check_networks(checks, dest, definition)
     _check_identity(checks, dest, spec.name, domain.UUIDString())
     _check_memory(checks, dest, definition, spec.offline)
-    _check_snapshots(checks, source, domain, spec)
+    _check_snapshots(checks, snapshots, spec)
     return checks
 
 
-def _check_snapshots(checks, source, domain, spec):
+def _check_snapshots(checks, snapshots, spec):
     """libvirt refuses to migrate a domain with snapshots; their metadata
     can be carried along (snapshots=move) when their data travels with the
     disks, which copy_storage does not do for internal snapshots."""
-    snapshots, _objects = read_snapshots(source, domain)
     if not snapshots:
         checks.add('snapshots', True, 'no snapshots')
         return
@@ -393,6 +434,68 @@ def _check_snapshots(checks, source, domain, spec):
     checks.add('snapshots', True, 'metadata of %d snapshots (%s) moves along' % (len(snapshots), names))
 
 
+# Snapshot metadata in transit ---------------------------------------------------
+#
+# libvirt refuses to migrate a domain with snapshot metadata, so a move takes
+# it off the source, migrates, and redefines it on the destination.  Before
+# anything is taken off, the snapshots' XML is written into the domain's own
+# <metadata> (a journal): it travels with the domain, survives a killed
+# module (SIGKILL included) and a restarted daemon, and the next run - from
+# any controller - finds it on whichever host has the domain and finishes
+# the move there or undoes it on the source.
+
+JOURNAL_NS = 'https://github.com/lifecycle-libvirt/lifecycle.libvirt/snapshots-in-transit'
+_JOURNAL_KEY = 'lifecycle'
+
+
+def _journal_xml(snapshots):
+    # libvirt puts the element into JOURNAL_NS itself (setMetadata's key and uri).
+    root = _xml.etree.Element('snapshots')
+    for name, xml_text, current in snapshots:
+        entry = _xml.etree.SubElement(root, 'snapshot', name=name, current='yes' if current else 'no')
+        entry.text = xml_text
+    return _xml.etree.tostring(root, encoding='unicode')
+
+
+def journal_entries(text):
+    """(name, XML, current) of each snapshot in a journal, parents first."""
+    root = _xml.parse_xml(text, 'snapshot journal')
+    return [(entry.get('name'), entry.text, entry.get('current') == 'yes')
+            for entry in root if _xml.etree.QName(entry).localname == 'snapshot']
+
+
+def _metadata_flags(client, domain):
+    """The live and the persistent definition, whichever the domain has: both travel."""
+    flags = 0
+    if client.is_active(domain):
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    if client.call('read whether %s is persistent' % domain.name(), domain.isPersistent):
+        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    return flags
+
+
+def read_journal(client, domain):
+    """The snapshots a half-done move left in `domain`'s metadata ([] if none)."""
+    try:
+        text = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, JOURNAL_NS, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN_METADATA, libvirt.VIR_ERR_NO_DOMAIN):
+            return []
+        raise OperationFailed('Failed to read the metadata of %s: %s' % (domain.name(), exc.get_error_message()))
+    return journal_entries(text)
+
+
+def _write_journal(client, domain, snapshots):
+    client.call('keep the snapshots of %s in its metadata' % domain.name(), domain.setMetadata,
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, _journal_xml(snapshots), _JOURNAL_KEY, JOURNAL_NS,
+                _metadata_flags(client, domain))
+
+
+def _clear_journal(client, domain):
+    client.call('remove the snapshot journal from the metadata of %s' % domain.name(), domain.setMetadata,
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, JOURNAL_NS, _metadata_flags(client, domain))
+
+
 def _snapshot_metadata(client, domain):
     """(name, full XML, current) of every snapshot, parents before children:
     what is needed to redefine them on another host."""
@@ -404,12 +507,69 @@ def _snapshot_metadata(client, domain):
             for snapshot in snapshots]
 
 
-def redefine_snapshots(client, domain, snapshots):
+def restore_snapshots(client, domain, snapshots):
+    """Redefine the snapshots `domain` does not have yet, then drop the journal:
+    running it again after an interruption is harmless."""
+    present = set(snapshot['name'] for snapshot in read_snapshots(client, domain)[0])
     for name, xml_text, current in snapshots:
+        if name in present:
+            continue
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
         if current:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
         client.call('redefine snapshot %s of %s' % (name, domain.name()), domain.snapshotCreateXML, xml_text, flags)
+    _clear_journal(client, domain)
+
+
+def _detach_snapshots(client, domain, snapshots):
+    for name, _xml_text, _current in reversed(snapshots):
+        snapshot = client.call('look up snapshot %s of %s' % (name, domain.name()), domain.snapshotLookupByName,
+                               name, 0)
+        client.call('detach snapshot %s of %s' % (name, domain.name()), snapshot.delete,
+                    libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+        pause_point('snapshot-detached')
+
+
+class Repair:
+    """What the next run does about a move a killed run left half-done."""
+
+    def __init__(self, action, detail, steps):
+        self.action = action
+        self.detail = detail
+        self.steps = steps  # (client, domain, journal entries or None to only drop the journal)
+        self.snapshots = next((entries for _c, _d, entries in steps if entries), [])
+
+    def run(self):
+        for client, domain, entries in self.steps:
+            if entries is None:
+                _clear_journal(client, domain)
+            else:
+                restore_snapshots(client, domain, entries)
+
+
+def plan_repair(source, dest, found_on_source, found_on_dest):
+    """A half-done snapshot move: finish it on the destination when the domain
+    got there (a stopped definition left on the source does not count), undo
+    it on the source when it did not.  `found_on_*` are (domain, state) with
+    state None when the host has no such domain.  None when there is nothing
+    to repair (or the domain runs on both hosts: placement reports that)."""
+    (on_source_domain, on_source), (on_dest_domain, on_dest) = found_on_source, found_on_dest
+    source_journal = read_journal(source, on_source_domain) if on_source_domain is not None else []
+    dest_journal = read_journal(dest, on_dest_domain) if on_dest_domain is not None else []
+    if not source_journal and not dest_journal:
+        return None
+    if on_dest is not None and on_source != 'running':
+        steps = []
+        if dest_journal:
+            steps.append((dest, on_dest_domain, dest_journal))
+        if source_journal:
+            steps.append((source, on_source_domain, None))
+        return Repair('finish snapshot move', 'the domain is on the destination: the snapshots of an interrupted '
+                      'move are redefined there', steps)
+    if on_dest is None and source_journal:
+        return Repair('undo snapshot move', 'the domain is still on the source: the snapshots of an interrupted '
+                      'move are put back there', [(source, on_source_domain, source_journal)])
+    return None
 
 
 # The migration -----------------------------------------------------------------
@@ -455,22 +615,89 @@ def _completed_stats(domain):
         return {}
 
 
-def _do_migrate(source, dest, domain, spec):
-    """Run the migration, carrying snapshot metadata along when asked: it is
-    taken off the source first (libvirt refuses otherwise), redefined on the
-    destination after, and put back on the source if the migration fails."""
-    snapshots = _snapshot_metadata(source, domain) if spec.move_snapshots else []
-    for name, _xml_text, _current in reversed(snapshots):
-        source.call('detach snapshot %s of %s' % (name, spec.name), domain.snapshotLookupByName(name, 0).delete,
-                    libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+def has_migration_job(domain, operation):
+    """Whether `domain` (None: no domain) has a migration job of `operation`
+    (VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT or _IN), whichever run started it."""
+    if domain is None:
+        return False
     try:
-        stats = _migrate_job(source, dest, domain, spec)
-    except OperationFailed:
-        redefine_snapshots(source, domain, snapshots)
-        raise
-    if snapshots:
-        redefine_snapshots(dest, dest.domain(spec.name), snapshots)
+        stats = domain.jobStats(0)
+    except libvirt.libvirtError:
+        return False
+    return (stats.get('type', libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE
+            and stats.get('operation') == operation)
+
+
+def _wait_for_running_migration(spec, on_source, on_dest):
+    """A migration of the domain is under way - another run's, or one whose
+    module was killed while the daemons carry on or clean up: wait for it to
+    end on both hosts, up to `timeout`.  Returns whether there was one."""
+    def running():
+        return (has_migration_job(on_source, libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
+                or has_migration_job(on_dest, libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN))
+
+    if not running():
+        return False
+    try:
+        wait_until(lambda: not running(), spec.timeout or float('inf'),
+                   'the end of the migration of %s already in progress' % spec.name, interval=0.5)
+    except WaitTimeout as exc:
+        raise OperationFailed('Failed to migrate %s: a migration of it started by another run is in progress and '
+                              'did not end within %d s; run again to wait for it' % (spec.name, exc.elapsed))
+    return True
+
+
+def _do_migrate(source, dest, domain, spec):
+    """Run the migration, carrying snapshot metadata along when asked (see the
+    journal above).  SIGTERM/SIGINT abort the job and put the snapshots back."""
+    with interruptible():
+        snapshots = _snapshot_metadata(source, domain) if spec.move_snapshots else []
+        try:
+            if snapshots:
+                _write_journal(source, domain, snapshots)
+                _detach_snapshots(source, domain, snapshots)
+            stats = _migrate_job(source, dest, domain, spec)
+        except _StillRunning:
+            raise  # the snapshots stay in the journal, for the domain's final host
+        except Interrupted as exc:
+            raise OperationFailed('Failed to migrate %s: interrupted by %s before the migration started%s' % (
+                spec.name, signal_name(exc.signum), _put_back(source, domain, snapshots)))
+        except OperationFailed as exc:
+            raise OperationFailed('%s%s' % (exc, _put_back(source, domain, snapshots)))
+        try:
+            pause_point('migrated')
+            if snapshots:
+                moved = dest.domain(spec.name)
+                restore_snapshots(dest, moved, snapshots)
+                if not spec.params['undefine_source'] and source.domain(spec.name) is not None:
+                    _clear_journal(source, domain)  # the definition left behind keeps no snapshots
+        except OperationFailed as exc:
+            raise OperationFailed('Failed to migrate %s: it runs on the destination %s, but its snapshots were '
+                                  'not all redefined there (%s); they are kept in the domain\'s metadata and the '
+                                  'next run finishes the move' % (spec.name, spec.shown_dest_uri, exc))
+    if stats.pop('interrupted', None):
+        warn('%s arrived when the migration of %s had already completed' % (stats.pop('signal'), spec.name))
     return stats
+
+
+def _put_back(source, domain, snapshots):
+    """After a failed migration: the snapshots back on the source, or why not."""
+    if not snapshots:
+        return ''
+    try:
+        restore_snapshots(source, domain, snapshots)
+    except OperationFailed as exc:
+        return ('; the snapshot metadata could not be put back on the source now (%s): it is kept in the '
+                'domain\'s metadata and the next run puts it back' % exc)
+    return '; its snapshots are back on the source'
+
+
+def _migrate_call(dest, domain, spec):
+    """The blocking libvirt call; returns the domain on the destination."""
+    if spec.params['p2p']:
+        domain.migrateToURI3(spec.peer_uri, spec.parameters, spec.flags)
+        return dest.domain(spec.name)
+    return domain.migrate3(dest.conn, spec.parameters, spec.flags)
 
 
 def _migrate_job(source, dest, domain, spec):
@@ -483,36 +710,64 @@ def _migrate_job(source, dest, domain, spec):
     if spec.timeout or spec.params['postcopy']:
         watcher = JobWatcher(domain, spec.timeout, spec.params['postcopy'])
         watcher.start()
+    interrupted = None
     try:
-        if spec.params['p2p']:
-            domain.migrateToURI3(spec.peer_uri, spec.parameters, spec.flags)
-            moved = dest.domain(spec.name)
-        else:
-            moved = domain.migrate3(dest.conn, spec.parameters, spec.flags)
+        moved = run_blocking(_migrate_call, dest, domain, spec, abort=domain.abortJob)
+    except Interrupted as exc:
+        interrupted = exc
+        moved = _after_interruption(source, dest, spec, exc)
     except libvirt.libvirtError as exc:
         why = exc.get_error_message()
         if watcher is not None and watcher.aborted:
             why = 'timed out after %d s, the migration job was aborted (%s)' % (spec.timeout, why)
         raise OperationFailed('Failed to migrate %s to %s: %s; %s' % (
-            spec.name, spec.dest_uri, why, _aftermath(source, dest, spec)))
+            spec.name, spec.shown_dest_uri, why, _aftermath(source, dest, spec)))
     finally:
         if watcher is not None:
             watcher.finished.set()
             watcher.join()
     stats = _completed_stats(moved)
     stats['postcopy_started'] = watcher is not None and watcher.in_postcopy
+    if interrupted is not None:
+        stats.update(interrupted=True, signal=signal_name(interrupted.signum))
     return stats
 
 
-def _aftermath(source, dest, spec):
-    """Where the guest is after a failed migration, for the message."""
-    _domain, on_source = _where(source, spec.name)
+class _StillRunning(OperationFailed):
+    """The migration job could not be aborted: the move is left to the next run."""
+
+
+def _after_interruption(source, dest, spec, exc):
+    """SIGTERM/SIGINT during the migration: the job was told to abort.  Returns
+    the moved domain when the migration completed anyway, else raises."""
+    outcome = exc.outcome
+    if not outcome.finished:
+        raise _StillRunning(
+            'Failed to migrate %s: interrupted by %s; the migration job could not be aborted (%s) and is still '
+            'running - a run started now waits for it to end and finishes the move' % (
+                spec.name, signal_name(exc.signum),
+                exc.abort_error.get_error_message() if isinstance(exc.abort_error, libvirt.libvirtError)
+                else 'post-copy cannot be aborted' if spec.params['postcopy'] else 'it did not stop in time'))
+    if outcome.error is None:
+        return outcome.value
+    why = outcome.error.get_error_message() if isinstance(outcome.error, libvirt.libvirtError) else outcome.error
+    raise OperationFailed('Failed to migrate %s to %s: interrupted by %s, the migration job was aborted (%s); %s' % (
+        spec.name, spec.shown_dest_uri, signal_name(exc.signum), why, _aftermath(source, dest, spec)))
+
+
+def _state_or_unknown(client, name):
     try:
-        _domain, on_dest = _where(dest, spec.name)
-    except OperationFailed:
-        on_dest = 'unknown'
+        return _where(client, name)[1] or 'absent'
+    except OperationFailed as exc:
+        return 'unknown (%s)' % exc
+
+
+def _aftermath(source, dest, spec):
+    """Where the guest is after a failed migration, for the message; a host
+    that does not answer (its daemon died) is reported as such, after the
+    migration's own error."""
     return 'the domain is %s on the source and %s on the destination' % (
-        on_source or 'absent', on_dest or 'absent')
+        _state_or_unknown(source, spec.name), _state_or_unknown(dest, spec.name))
 
 
 def _connect_destination(spec):
@@ -526,58 +781,110 @@ def _host(client):
     return client.call('read the host name', client.conn.getHostname)
 
 
+def _lock_path(name):
+    """A lock file per domain name, in a directory only this user can write."""
+    directory = os.path.join('/tmp', 'lifecycle.libvirt-%d' % os.getuid())
+    try:
+        os.mkdir(directory, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OperationFailed('Failed to lock the migration of %s: %s is not a private directory of this user'
+                              % (name, directory))
+    return os.path.join(directory, 'migrate-%s.lock' % hashlib.sha256(name.encode('utf-8')).hexdigest()[:32])
+
+
+@contextmanager
+def migration_lock(name):
+    """One migration of a domain at a time from this machine (two playbooks,
+    two AWX jobs): the second waits, then finds the domain moved.  The kernel
+    drops the lock when the process ends, however it ends."""
+    handle = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _source_snapshots(source, domain, repair):
+    """The snapshots of the domain on the source, with those a pending undo
+    puts back (so check mode predicts the real run)."""
+    snapshots = read_snapshots(source, domain)[0]
+    if repair is not None and repair.action == 'undo snapshot move':
+        present = set(snapshot['name'] for snapshot in snapshots)
+        snapshots = oldest_first(snapshots + [summarize(xml_text, current) for name, xml_text, current
+                                              in repair.snapshots if name not in present])
+    return snapshots
+
+
 def migrate(source, params, check_mode, diff_mode):
     """Move domain `params['name']` from `source` to `params['dest_uri']`."""
     watch = Stopwatch()
     spec = MigrationSpec(params)
-    result = dict(changed=False, name=spec.name, source=source.uri, destination=spec.dest_uri,
+    result = dict(changed=False, name=spec.name, source=source.uri, destination=spec.shown_dest_uri,
                   flags=[name.lower() for name in spec.flag_names], checks=[], actions=[],
                   downtime_ms=None, bytes_transferred=None, postcopy_started=False, snapshots_moved=[])
+    changes = Changes(check_mode)
     dest = _connect_destination(spec)
     try:
-        domain, on_source = _where(source, spec.name)
-        if isinstance(dest, OperationFailed):
-            checks = run_checks(source, dest, domain, spec)
-            raise OperationFailed('Failed to migrate %s: check destination_reachable failed: %s' % (
-                spec.name, dest), checks=checks.results, source=source.uri, destination=spec.dest_uri,
-                duration=watch.rounded())
-        _dest_domain, on_dest = _where(dest, spec.name)
-        decision = placement(on_source, on_dest, spec.offline)
-        if decision in _PLACEMENT_ERRORS:
-            raise OperationFailed('Failed to migrate: ' + _PLACEMENT_ERRORS[decision] % dict(
-                name=spec.name, source=source.uri, dest=spec.dest_uri, dest_state=on_dest))
-        if decision == 'done':
-            result.update(state=on_dest, duration=watch.rounded())
-            return result
-        checks = run_checks(source, dest, domain, spec)
-        result['checks'] = checks.results
-        if checks.failed:
-            first = checks.failed[0]
-            raise OperationFailed('Failed to migrate %s: check %s failed: %s' % (
-                spec.name, first['name'], first['detail']), checks=checks.results, source=source.uri,
-                destination=spec.dest_uri, duration=watch.rounded())
-        if spec.move_snapshots:
-            result['snapshots_moved'] = [snapshot['name'] for snapshot in read_snapshots(source, domain)[0]]
-        changes = Changes(check_mode)
-        try:
-            stats = changes.apply('migrate', _do_migrate, source, dest, domain, spec) or {}
-        except OperationFailed as exc:
-            exc.result.update(checks=checks.results, source=source.uri, destination=spec.dest_uri,
-                              duration=watch.rounded())
-            raise
-        result.update(
-            changed=changes.changed, actions=changes.actions, state=on_source,
-            downtime_ms=stats.get('downtime'), bytes_transferred=stats.get('data_processed'),
-            migration_ms=stats.get('time_elapsed'), postcopy_started=stats.get('postcopy_started', False))
-        if diff_mode:
-            result['diff'] = dict(
-                before=dict(host=_host(source), uri=source.uri, state=on_source),
-                after=dict(host=_host(dest), uri=spec.dest_uri, state=on_source,
-                           persistent=bool(params['persistent'])))
-        result['duration'] = watch.rounded()
-        return result
+        with migration_lock(spec.name):
+            return _converge(source, dest, spec, result, changes, diff_mode, watch)
     except _xml.XMLError as exc:
         raise OperationFailed('Failed to read the definition of %s: %s' % (spec.name, exc))
+    except OperationFailed as exc:
+        exc.result.setdefault('checks', result['checks'])
+        # A repair done before the failure is a change.
+        exc.result.update(changed=changes.changed, actions=changes.actions)
+        exc.result.update(source=result['source'], destination=result['destination'], duration=watch.rounded())
+        raise
     finally:
         if not isinstance(dest, OperationFailed):
             dest.close()
+
+
+def _converge(source, dest, spec, result, changes, diff_mode, watch):
+    domain, on_source = _where(source, spec.name)
+    if isinstance(dest, OperationFailed):
+        checks = run_checks(source, dest, domain, spec, [])
+        raise OperationFailed('Failed to migrate %s: check destination_reachable failed: %s' % (
+            spec.name, dest), checks=checks.results)
+    if _wait_for_running_migration(spec, domain, dest.domain(spec.name)):
+        domain, on_source = _where(source, spec.name)
+    dest_domain, on_dest = _where(dest, spec.name)
+    repair = plan_repair(source, dest, (domain, on_source), (dest_domain, on_dest))
+    if repair is not None:
+        changes.apply(repair.action, repair.run)
+        result['repaired'] = repair.detail
+    decision = placement(on_source, on_dest, spec.offline)
+    if decision in _PLACEMENT_ERRORS:
+        raise OperationFailed('Failed to migrate: ' + _PLACEMENT_ERRORS[decision] % dict(
+            name=spec.name, source=result['source'], dest=spec.shown_dest_uri, dest_state=on_dest))
+    if decision == 'done':
+        result.update(changed=changes.changed, actions=changes.actions, state=on_dest, duration=watch.rounded())
+        return result
+    snapshots = _source_snapshots(source, domain, repair)
+    checks = run_checks(source, dest, domain, spec, snapshots)
+    result['checks'] = checks.results
+    if checks.failed:
+        first = checks.failed[0]
+        raise OperationFailed('Failed to migrate %s: check %s failed: %s' % (
+            spec.name, first['name'], first['detail']), checks=checks.results)
+    for warning in checks.warnings:
+        warn(warning)
+    if spec.move_snapshots:
+        result['snapshots_moved'] = [snapshot['name'] for snapshot in snapshots]
+    stats = changes.apply('migrate', _do_migrate, source, dest, domain, spec) or {}
+    result.update(
+        changed=changes.changed, actions=changes.actions, state=on_source,
+        downtime_ms=stats.get('downtime'), bytes_transferred=stats.get('data_processed'),
+        migration_ms=stats.get('time_elapsed'), postcopy_started=stats.get('postcopy_started', False))
+    if diff_mode:
+        result['diff'] = dict(
+            before=dict(host=_host(source), uri=result['source'], state=on_source),
+            after=dict(host=_host(dest), uri=result['destination'], state=on_source,
+                       persistent=bool(spec.params['persistent'])))
+    result['duration'] = watch.rounded()
+    return result

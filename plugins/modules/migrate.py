@@ -27,18 +27,36 @@ description:
     on both hosts); C(versions) (the destination's libvirt and hypervisor are not
     older); C(cpu) (the guest CPU is runnable on the destination, by libvirt's
     hypervisor CPU comparison; C(host-passthrough) CPUs cannot be compared and
-    pass); C(disks) (every local disk's source path is a volume of an active
-    storage pool of the destination - libvirt has no other way to see a file on
-    another host, so the pools are refreshed first and a file outside every pool
-    counts as missing; with O(copy_storage) the destination instead needs a pool
-    whose directory is the disk's directory, where libvirt creates the copy);
+    pass); C(disks) (the active storage pools of the destination are refreshed
+    and each local disk's source path looked up as a volume; a disk whose
+    directory is a pool of the destination but that the pool does not hold is
+    missing and fails the check; a disk outside every pool of the destination
+    cannot be seen by libvirt, which is not the same as missing - it passes as
+    unknown, with a warning, and the migration itself fails if it is not there;
+    with O(copy_storage) the destination instead needs a pool whose directory is
+    the disk's directory, where libvirt creates the copy);
     C(networks) (the libvirt networks, bridges and C(direct) devices the guest
     uses exist on the destination); C(name_uuid_free) (no domain with the same
     name or uuid on the destination); C(free_memory) (the destination has the
     guest's memory free).
   - A failed migration (including one aborted by O(timeout)) leaves the guest
     running on the source and nothing defined on the destination; the message
-    says what failed and where the domain is.
+    says what failed and where the domain is (a host whose daemon does not answer
+    is reported as unknown, after the migration's own error).
+  - SIGTERM or SIGINT (an AWX cancel, Ctrl-C) during the migration aborts the
+    libvirt job; the guest keeps running on the source and the task fails saying
+    so. A job that cannot be aborted any more (post-copy) is reported as still
+    running. SIGKILL (the C(async) time limit of Ansible) cannot be handled, see
+    O(snapshots) for what survives it.
+  - One run at a time migrates a domain from one machine (a lock per domain name);
+    a second run waits, then finds the domain moved. A run that finds a migration
+    of the domain in progress (started by another run, or by a run that was
+    killed while the source daemon carries on) waits for it to end, up to
+    O(timeout), and then converges from where the domain is.
+  - Passwords in O(uri), O(dest_uri), O(dest_peer_uri) and O(migrate_uri)
+    (C(user:password@host) or a query parameter such as C(password=)) are
+    replaced by C(********) in every message, result and logged argument; the
+    rest of the URI is shown, it says which hosts were used.
 options:
   name:
     description: Name of the domain to move.
@@ -131,6 +149,7 @@ options:
   timeout:
     description:
       - Seconds after which the migration job is aborted; the guest keeps running on the source.
+      - Also how long a run waits for a migration of the domain that is already in progress.
       - No limit when omitted.
     type: int
   snapshots:
@@ -141,6 +160,14 @@ options:
         destination (the current one stays current); if the migration fails they are put back on the
         source. Their data travels with the disks, so internal snapshots need shared storage (not
         O(copy_storage)).
+      - Before taking them off, the snapshots' XML is written into the domain's own metadata (a
+        C(<metadata>) element in the namespace
+        C(https://github.com/lifecycle-libvirt/lifecycle.libvirt/snapshots-in-transit)); it travels
+        with the domain and is removed once the move is complete. A run killed at any point, even by
+        SIGKILL, loses nothing - the next run (from any controller) finds that journal on the host that
+        has the domain, redefines the snapshots there and reports it in RV(repaired); with the domain
+        still on the source it puts them back and migrates again. While a move is under way the
+        journal holds the snapshots' full XML, graphics passwords included, in the domain's metadata.
     type: str
     choices: [refuse, move]
     default: refuse
@@ -151,7 +178,7 @@ attributes:
   check_mode:
     support: full
     details: Check mode connects to both hosts, runs every check and reports the same
-      C(changed), C(actions), C(checks) and C(diff) as the real run; nothing moves.
+      C(changed), C(actions), C(checks), C(repaired) and C(diff) as the real run; nothing moves.
   diff_mode:
     support: full
     details: Shows the host, URI and state of the domain before and after.
@@ -261,10 +288,19 @@ flags:
   elements: str
   sample: [live, persist_dest, undefine_source]
 actions:
-  description: V([migrate]) when the domain moves (or, in check mode, would move), else empty.
+  description:
+    - V(migrate) when the domain moves (or, in check mode, would move).
+    - Before it, V(finish snapshot move) or V(undo snapshot move) when the run repairs a snapshot move
+      an interrupted run left half-done (see RV(repaired)).
   returned: always
   type: list
   elements: str
+  sample: [migrate]
+repaired:
+  description: What this run did about a snapshot move an interrupted run left half-done.
+  returned: when there was one
+  type: str
+  sample: 'the domain is on the destination: the snapshots of an interrupted move are redefined there'
 downtime_ms:
   description:
     - Milliseconds the guest was paused at the switch-over, from libvirt's completed job statistics.

@@ -240,9 +240,11 @@ class Host:
         except libvirt.libvirtError:
             return False
 
-    def stop_libvirtd(self):
-        """Stop this host's libvirtd (its guests keep running), to test failures."""
-        self.nsenter('sh', '-c', 'kill -TERM "$(cat /run/libvirtd.pid)"')
+    def stop_libvirtd(self, signal_name='TERM'):
+        """Stop this host's libvirtd (its guests keep running), to test
+        failures; ``signal_name='KILL'`` kills it as a crash would."""
+        assert signal_name in ('TERM', 'KILL'), signal_name
+        self.nsenter('sh', '-c', 'kill -%s "$(cat /run/libvirtd.pid)"' % signal_name)
         _wait(lambda: not os.path.exists(self.socket) or not self._answers(), START_TIMEOUT,
               'stop of libvirtd on host ' + self.label)
 

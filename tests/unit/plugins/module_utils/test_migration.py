@@ -5,8 +5,8 @@ import pytest
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._migration import (
-    JobWatcher,
-    MIGRATE_ARGUMENT_SPEC, MigrationSpec, placement)
+    JOURNAL_NS, JobWatcher,
+    MIGRATE_ARGUMENT_SPEC, MigrationSpec, _journal_xml, journal_entries, placement)
 
 
 def spec(**options):
@@ -68,6 +68,8 @@ def test_peer_uri_defaults_to_dest_uri():
     (dict(timeout=0), 'timeout must be positive'),
     (dict(bandwidth=-1), 'bandwidth must be positive'),
     (dict(max_downtime=0), 'max_downtime must be positive'),
+    (dict(dest_uri=''), 'dest_uri is empty'),
+    (dict(dest_uri='  '), 'dest_uri is empty'),
 ])
 def test_conflicting_options_are_refused(options, why):
     with pytest.raises(OperationFailed) as caught:
@@ -129,3 +131,26 @@ def test_watcher_leaves_a_first_pass_alone_and_aborts_on_timeout():
     job = _RecordingJob([1])
     watcher = _watch(job, timeout=0.5, postcopy=True, seconds=1.2)
     assert job.calls == ['abort'] and watcher.aborted and not watcher.in_postcopy
+
+
+def test_destination_is_shown_without_its_password():
+    migration = spec(dest_uri='qemu+tcp://admin:S3cret@kvm02/system?password=Other')
+    assert 'S3cret' not in migration.shown_dest_uri and 'Other' not in migration.shown_dest_uri
+    assert migration.shown_dest_uri.startswith('qemu+tcp://admin:********@kvm02/system?')
+    assert migration.dest_uri.startswith('qemu+tcp://admin:S3cret@')  # libvirt still gets it
+
+
+SNAPSHOT_XML = ("<domainsnapshot><name>a&amp;b</name><description>]]&gt; &lt;x/&gt;</description>"
+                "<domain type='qemu'><name>web01</name></domain></domainsnapshot>")
+
+
+def test_journal_keeps_every_snapshot_xml_exactly():
+    snapshots = [('base', '<domainsnapshot><name>base</name></domainsnapshot>', False),
+                 ('a&b', SNAPSHOT_XML, True)]
+    text = _journal_xml(snapshots)
+    assert journal_entries(text) == snapshots
+    # As libvirt returns it: the root element in the journal's namespace.
+    stored = text.replace('<snapshots>', '<lifecycle:snapshots xmlns:lifecycle="%s">' % JOURNAL_NS).replace(
+        '</snapshots>', '</lifecycle:snapshots>')
+    assert journal_entries(stored) == snapshots
+    assert journal_entries(_journal_xml([])) == []
