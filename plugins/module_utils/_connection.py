@@ -18,11 +18,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
 import re
+import stat
+import tempfile
+import time
 import traceback
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 try:
     import libvirt
@@ -32,10 +40,21 @@ except ImportError:
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import WaitTimeout, wait_until
 
 CONNECTION_ARGUMENT_SPEC = dict(
-    uri=dict(type='str', default='qemu:///system'),
+    uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI'])),
 )
+
+# libvirt errors that say "not now", not "no": another job holds the
+# object's state change lock (libvirt already waited ~30 s for it).  The
+# call had no effect, so repeating it is safe.
+TRANSIENT_ERRORS = ('VIR_ERR_OPERATION_TIMEOUT',)
+TRANSIENT_ATTEMPTS = 3
+TRANSIENT_PAUSE_SECONDS = 2.0
+
+# How long a run waits for another run converging the same object.
+LOCK_WAIT_SECONDS = 1800
 
 MASK = '********'
 
@@ -116,14 +135,22 @@ class LibvirtClient:
             self.conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
             raise OperationFailed('Failed to connect to %s: %s' % (self.uri, exc.get_error_message()))
+        self._capabilities = None
         self._machine_aliases = None
 
     def call(self, what, operation, *args):
-        """Run one libvirt call; its failure becomes OperationFailed."""
-        try:
-            return operation(*args)
-        except libvirt.libvirtError as exc:
-            raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
+        """Run one libvirt call; its failure becomes OperationFailed.
+
+        A transient refusal (see TRANSIENT_ERRORS) is retried a few times
+        first: this is the one place that does it."""
+        transient = set(getattr(libvirt, name) for name in TRANSIENT_ERRORS)
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                return operation(*args)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() not in transient or attempt == TRANSIENT_ATTEMPTS:
+                    raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
+            time.sleep(TRANSIENT_PAUSE_SECONDS)
 
     def _lookup(self, what, not_found_code, operation, *args):
         """Run a lookup; None when libvirt says the object does not exist."""
@@ -170,18 +197,107 @@ class LibvirtClient:
         hypervisor's libvirt accepts (a newer remote libvirt may know more)."""
         return self.call('read the libvirt version', self.conn.getLibVersion) <= libvirt.getVersion()
 
+    def xml_refusal(self, domain_xml):
+        """What libvirt's own domain parser and validator say against
+        `domain_xml`, or None: it is defined, with validation, in libvirt's
+        in-process test driver, which changes nothing anywhere.  Only XML
+        errors count; the test driver's own limits do not."""
+        trial = libvirt.open('test:///default')
+        try:
+            trial.defineXMLFlags(domain_xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE).undefine()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL):
+                return exc.get_error_message()
+        finally:
+            trial.close()
+        return None
+
+    @property
+    def is_local(self):
+        """Whether the hypervisor is this host: libvirt's rule, a URI without
+        a host name is served on this machine.  Only then are paths it
+        reports paths of our own file system."""
+        return urlsplit(self.call('read the connection URI', self.conn.getURI)).hostname is None
+
+    @property
+    def capabilities(self):
+        if self._capabilities is None:
+            self._capabilities = self.call('read host capabilities', self.conn.getCapabilities)
+        return self._capabilities
+
     @property
     def machine_aliases(self):
         """Machine type aliases of this host (``pc`` -> ``pc-i440fx-7.2``)."""
         if self._machine_aliases is None:
-            self._machine_aliases = _xml.machine_aliases(self.call('read host capabilities', self.conn.getCapabilities))
+            self._machine_aliases = _xml.machine_aliases(self.capabilities)
         return self._machine_aliases
+
+    @contextlib.contextmanager
+    def exclusive(self, kind, name, timeout=LOCK_WAIT_SECONDS):
+        """Hold the lock of one object (`kind` `name` of this hypervisor)
+        while converging it, so that two runs converging it at once take
+        turns: the second observes what the first left, instead of racing
+        it into libvirt's "cannot acquire state change lock" or "domain is
+        already running".
+
+        The lock is a flock(2) on a file of the host where the module runs,
+        keyed by the hypervisor's host UUID (the same host whatever URI
+        spells it) and the object's name; the kernel drops it when the
+        process ends, however it ends.  It serializes the runs of this
+        collection on this host only: runs from two controllers against one
+        remote hypervisor, or virsh, are not serialized - for them the
+        client retries transient errors and the convergence re-observes
+        and re-plans when a step finds the object changed.
+        """
+        host = _xml.parse_xml(self.capabilities, 'host capabilities').findtext('host/uuid') or self.uri
+        key = hashlib.sha256(('%s\0%s\0%s' % (host, kind, name)).encode('utf-8')).hexdigest()[:32]
+        path = os.path.join(_lock_dir(), '%s-%s.lock' % (kind, key))
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise OperationFailed('Failed to lock %s %s (%s): %s' % (kind, name, path, exc.strerror))
+        try:
+            try:
+                wait_until(lambda: _try_flock(handle), timeout, 'lock', interval=0.2)
+            except WaitTimeout:
+                raise OperationFailed('Failed to lock %s %s: another run has been converging it for more than %d s '
+                                      '(lock file %s)' % (kind, name, timeout, path))
+            yield
+        finally:
+            os.close(handle)  # releases the lock
 
     def close(self):
         try:
             self.conn.close()
         except libvirt.libvirtError:
             pass
+
+
+def _lock_dir():
+    """A directory only this user can write: /run/lock/lifecycle.libvirt-<uid>
+    (tmpfs, emptied at boot), or one under the temp directory."""
+    base = '/run/lock' if os.path.isdir('/run/lock') else tempfile.gettempdir()
+    path = os.path.join(base, 'lifecycle.libvirt-%d' % os.geteuid())
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise OperationFailed('Failed to create the lock directory %s: %s' % (path, exc.strerror))
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise OperationFailed('Refusing the lock directory %s: it must be a directory of uid %d that only it '
+                              'can use (mode 0700)' % (path, os.geteuid()))
+    return path
+
+
+def _try_flock(handle):
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
 
 
 class LibvirtModule(AnsibleModule):

@@ -7,17 +7,40 @@
 in `_states`, predicts the result and diff from the plan, then carries the
 steps out through `Changes` (which skips them in check mode).  A list of
 specs can be converged with the same client one after another.
+
+A convergence holds the domain's lock (`LibvirtClient.exclusive`), so two
+runs converging one domain take turns; when a step is refused because the
+domain changed under us (someone else acted), it observes and plans again.
+
+`save_file` is checked by what the file is, not by its name: an existing
+file is only overwritten when it is a libvirt save image of this domain
+(or an incomplete one), and an image older than the domain's disks is
+never restored.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+import errno
+import os
+import stat
+
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
+
+# A step refused because the domain changed under us (another actor) is
+# retried from a new observation at most this many times in all.
+CONVERGE_ATTEMPTS = 3
+
+# The first 16 bytes of a libvirt (QEMU driver) save image; "Part" until
+# libvirt finished writing it, "Save" once it is complete.
+SAVE_IMAGE_MAGIC = b'LibvirtQemudSave'
+PARTIAL_SAVE_IMAGE_MAGIC = b'LibvirtQemudPart'
 
 # A guest that is still booting misses an ACPI power button press made before
 # its handler runs; repeating the request is what a person at the console does.
@@ -65,9 +88,14 @@ class DomainSpec:
     def _name(self, name):
         xml_name = None
         if self.declared is not None:
-            xml_name = (self.declared.findtext('name') or '').strip() or None
-            if xml_name is None:
+            xml_name = self.declared.findtext('name')
+            if not (xml_name or '').strip():
                 raise OperationFailed('Invalid domain XML: it has no <name>')
+        for what, value in (('name', name), ('the <name> in xml', xml_name)):
+            if value and value != value.strip():
+                # libvirt keeps the white space as part of the name.
+                raise OperationFailed('%s %r starts or ends with white space, which libvirt would keep as part of '
+                                      'the name; remove it' % (what, value))
         if name and xml_name and name != xml_name:
             raise OperationFailed('name %r disagrees with the <name> %r in xml' % (name, xml_name))
         if not (name or xml_name):
@@ -89,7 +117,8 @@ class DomainSpec:
 def converge_domain(client, spec, check_mode, diff_mode=False):
     """Bring one domain to `spec`; return the module result (with `diff`
     when `diff_mode`)."""
-    result = _DomainConvergence(client, spec, Changes(check_mode)).run()
+    with client.exclusive('domain', spec.name):
+        result = _DomainConvergence(client, spec, Changes(check_mode)).run()
     if not diff_mode:
         result.pop('diff')
     return result
@@ -161,6 +190,141 @@ def _describe_interface(interface):
                 model=attribute(interface, 'model', 'type'))
 
 
+class SaveFile:
+    """What `path` is on the hypervisor: missing, a complete or incomplete
+    libvirt save image, or something else (`unusable` says what).
+
+    On a local hypervisor the file itself is examined (lstat, then the
+    header read through a descriptor that is the same inode); on a remote
+    one only libvirt can read it, so a file libvirt cannot read as an
+    image counts as unusable unless libvirt says it does not exist.
+    """
+
+    def __init__(self, client, path):
+        self.client = client
+        self.path = path
+        self.exists = True
+        self.partial = False
+        self.unusable = None
+        self.mtime_ns = None
+        self.image = None  # the domain XML inside a complete image
+        if client.is_local:
+            self._examine_local()
+        else:
+            self._read_image(remote=True)
+
+    def _examine_local(self):
+        path = self.path
+        try:
+            info = os.lstat(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                self.exists = False
+            else:
+                self.unusable = 'cannot be examined: %s' % exc.strerror
+            return
+        if stat.S_ISLNK(info.st_mode):
+            self.unusable = 'is a symbolic link (to %s)' % os.readlink(path)
+            return
+        if not stat.S_ISREG(info.st_mode):
+            self.unusable = 'is a %s, not a regular file' % _file_kind(info.st_mode)
+            return
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                opened = os.fstat(handle)
+                magic = os.read(handle, len(SAVE_IMAGE_MAGIC))
+            finally:
+                os.close(handle)
+        except OSError as exc:
+            self.unusable = 'cannot be read: %s' % exc.strerror
+            return
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+            self.unusable = 'was replaced while it was examined'
+        elif magic == PARTIAL_SAVE_IMAGE_MAGIC:
+            self.partial = True
+        elif magic != SAVE_IMAGE_MAGIC:
+            self.unusable = 'exists and is not a libvirt save image'
+        else:
+            self.mtime_ns = opened.st_mtime_ns
+            self._read_image(remote=False)
+
+    def _read_image(self, remote):
+        try:
+            text = self.client.conn.saveImageGetXMLDesc(self.path, 0)
+        except libvirt.libvirtError as exc:
+            if remote and exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_int1() == errno.ENOENT:
+                self.exists = False
+            else:
+                self.unusable = 'is not a complete libvirt save image (%s)' % exc.get_error_message()
+            return
+        self.image = _xml.parse_xml(text, 'save image XML')
+
+    def holds(self, domain, name):
+        """Whether this is a complete image of `domain` (by uuid), or of the
+        domain called `name` when none is defined."""
+        if self.image is None:
+            return False
+        if domain is not None:
+            return self.image.findtext('uuid') == domain.UUIDString()
+        return self.image.findtext('name') == name
+
+    def newer_disk(self):
+        """The first disk of the saved domain changed after the image was
+        written (its memory no longer matches that disk), or None.  Known
+        on a local hypervisor only."""
+        if self.mtime_ns is None:
+            return None
+        for disk in self.image.iterfind('devices/disk'):
+            source = _xml.attribute_of(disk, 'source', 'file')
+            try:
+                if source and os.stat(source).st_mtime_ns > self.mtime_ns:
+                    return source
+            except OSError:
+                continue  # a missing disk makes the restore fail with libvirt's own message
+        return None
+
+    def refuse_overwrite(self, domain, name):
+        """Fail unless saving `domain` there destroys nothing but an older
+        (or incomplete) save image of the same domain."""
+        what = 'Refusing to save domain %s to %s: it' % (name, self.path)
+        if self.unusable:
+            raise OperationFailed('%s %s; give a path that does not exist yet, or an earlier save image of '
+                                  'this domain' % (what, self.unusable))
+        if self.image is not None and not self.holds(domain, name):
+            raise OperationFailed('%s holds the saved memory of another domain (%s, uuid %s)' % (
+                what, self.image.findtext('name'), self.image.findtext('uuid')))
+
+    def protect(self):
+        """Make the file (on a local hypervisor) readable by its owner only:
+        it holds the guest's memory.  An existing image keeps the mode it
+        has when libvirt overwrites it, so this runs before and after."""
+        if not self.client.is_local:
+            return
+        try:
+            handle = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return
+            raise OperationFailed('Failed to protect %s: %s' % (self.path, exc.strerror))
+        try:
+            info = os.fstat(handle)
+            if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+                os.fchmod(handle, 0o600)
+        except OSError as exc:
+            raise OperationFailed('Failed to make %s readable by its owner only: %s' % (self.path, exc.strerror))
+        finally:
+            os.close(handle)
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISDIR, 'directory'), (stat.S_ISCHR, 'character device'),
+                       (stat.S_ISBLK, 'block device'), (stat.S_ISFIFO, 'named pipe'), (stat.S_ISSOCK, 'socket')):
+        if test(mode):
+            return kind
+    return 'special file'
+
+
 class _DomainConvergence:
     def __init__(self, client, spec, changes):
         self.client = client
@@ -168,32 +332,26 @@ class _DomainConvergence:
         self.changes = changes
         self.name = spec.name
         self.domain = None
+        self.save_file = None
 
     # observing ----------------------------------------------------------------
     def _observe(self):
         self.domain = self.client.domain(self.name)
         domain = self.domain
+        active = domain is not None and self.client.is_active(domain)
         file_image = False
-        if self.spec.save_file and not (domain is not None and self.client.is_active(domain)):
-            file_image = self._save_file_holds_domain()
+        if self.spec.save_file:
+            self.save_file = SaveFile(self.client, self.spec.save_file)
+            # An image older than the disks is not this domain's state any
+            # more (it ran since): a run that restored it does not again.
+            file_image = (not active and self.save_file.holds(domain, self.name)
+                          and self.save_file.newer_disk() is None)
         if domain is None:
             return S.observed_state(False, file_image=file_image)
         state_code = self.client.call('read the state of %s' % self.name, domain.state)[0]
         persistent = bool(self.client.call('read %s' % self.name, domain.isPersistent))
         managed_save = persistent and bool(self.client.call('read %s' % self.name, domain.hasManagedSaveImage, 0))
         return S.observed_state(True, state_code, persistent, managed_save, file_image)
-
-    def _save_file_holds_domain(self):
-        """Whether save_file is a save image of this domain (by uuid, or by
-        name when the domain is not defined)."""
-        try:
-            image_xml = self.client.conn.saveImageGetXMLDesc(self.spec.save_file, 0)
-        except libvirt.libvirtError:
-            return False  # no file, or not a save image: nothing saved there
-        image = _xml.parse_xml(image_xml, 'save image XML')
-        if self.domain is not None:
-            return image.findtext('uuid') == self.domain.UUIDString()
-        return image.findtext('name') == self.name
 
     def _xml(self, flags=0):
         return self.client.call('read the XML of %s' % self.name, self.domain.XMLDesc, flags | libvirt.VIR_DOMAIN_XML_SECURE)
@@ -235,18 +393,28 @@ class _DomainConvergence:
         live = _xml.parse_xml(live_xml, 'libvirt XML')
         return _xml.reconcile(self.spec.declared, live, self.client.machine_aliases).changed
 
-    def _preflight(self, declared):
+    def _preflight(self, definition):
         """Catch, in check mode too, what would make libvirt refuse the XML:
-        schema errors and an emulator, machine or domain type this host lacks."""
-        errors = _xml.schema_errors(declared) if self.client.local_schemas_apply else None
-        if errors:
-            raise OperationFailed('Failed to define domain %s: the XML does not follow libvirt\'s schema: %s'
-                                  % (self.name, errors))
-        os_type = declared.find('os/type')
+        schema errors, what libvirt's own parser and validator refuse (run
+        on a copy in the in-process test driver), and an emulator, machine
+        or domain type this host lacks."""
+        if self.client.local_schemas_apply:
+            errors = _xml.schema_errors(definition)
+            if errors:
+                raise OperationFailed('Failed to define domain %s: the XML does not follow libvirt\'s schema: %s'
+                                      % (self.name, errors))
+            trial = copy.deepcopy(definition)
+            trial.find('name').text = 'lifecycle-libvirt-preflight'
+            for uuid in trial.findall('uuid'):
+                trial.remove(uuid)
+            refusal = self.client.xml_refusal(_xml.to_text(trial))
+            if refusal:
+                raise OperationFailed('Failed to define domain %s: %s' % (self.name, refusal))
+        os_type = definition.find('os/type')
         self.client.call(
             'define domain %s' % self.name, self.client.conn.getDomainCapabilities,
-            declared.findtext('devices/emulator'), os_type.get('arch') if os_type is not None else None,
-            os_type.get('machine') if os_type is not None else None, declared.get('type'), 0)
+            definition.findtext('devices/emulator'), os_type.get('arch') if os_type is not None else None,
+            os_type.get('machine') if os_type is not None else None, definition.get('type'), 0)
 
     def _plan(self, observed, reconciliation):
         spec = self.spec
@@ -257,8 +425,7 @@ class _DomainConvergence:
         creates = S.DEFINE in steps or S.CREATE in steps or S.CREATE_PAUSED in steps
         if creates and not observed.exists and spec.declared is None:
             raise OperationFailed('domain %s does not exist; xml is required to create it' % self.name)
-        if creates and spec.declared is not None:
-            self._preflight(spec.declared)
+        self._check_save_file(observed, steps)
         if reconciliation is not None and reconciliation.changed:
             if not observed.persistent and S.DEFINE not in steps:
                 raise OperationFailed(
@@ -267,6 +434,8 @@ class _DomainConvergence:
                     % (self.name, '; '.join(reconciliation.differences)))
             if S.DEFINE not in steps:
                 steps.insert(0, S.DEFINE)
+        if spec.declared is not None and any(s in (S.DEFINE, S.CREATE, S.CREATE_PAUSED) for s in steps):
+            self._preflight(reconciliation.merged if reconciliation is not None else spec.declared)
         pending = self._differs_from_live(self._live_definition_after(observed, steps))
         if pending and (spec.restart_on_change or spec.state == S.RESTARTED):
             # A reboot keeps the QEMU process and its old configuration; only
@@ -277,6 +446,22 @@ class _DomainConvergence:
         if spec.autostart is not None and spec.autostart != self._autostart(observed):
             steps.append(S.SET_AUTOSTART)
         return steps, pending
+
+    def _check_save_file(self, observed, steps):
+        """Refuse, in check mode too, to overwrite what is not an earlier
+        save image of this domain, and to restore an image older than the
+        domain's disks."""
+        save_file = self.save_file
+        if save_file is None:
+            return
+        if S.SAVE_TO_FILE in steps:
+            save_file.refuse_overwrite(self.domain, self.name)
+        newer_disk = save_file.newer_disk() if save_file.holds(self.domain, self.name) else None
+        if newer_disk and not observed.active and self.spec.state in (S.RUNNING, S.PAUSED, S.RESTARTED):
+            raise OperationFailed(
+                'Refusing to restore domain %s from %s: the image is older than its disk %s (the guest ran after '
+                'it was saved), so the memory in it no longer matches the disk. Remove the file, or leave out '
+                'save_file to boot the domain afresh' % (self.name, save_file.path, newer_disk))
 
     # prediction and diff --------------------------------------------------------
     def _predicted(self, observed, steps):
@@ -311,18 +496,36 @@ class _DomainConvergence:
         current, reconciliation = self._reconcile_definition(observed)
         steps, pending = self._plan(observed, reconciliation)
         predicted = self._predicted(observed, steps)
-        diff = self._diff(observed, predicted, current, reconciliation)
-        define_xml = self._define_xml(reconciliation, observed)
-        result = dict(name=self.name, previous_state=observed.state, actions=self.changes.actions, diff=diff,
+        result = dict(name=self.name, previous_state=observed.state, actions=self.changes.actions,
+                      diff=self._diff(observed, predicted, current, reconciliation),
                       differences=reconciliation.differences if reconciliation is not None else [])
         try:
-            for step in steps:
-                self.changes.apply(step, self._perform, step, define_xml)
+            for attempt in range(1, CONVERGE_ATTEMPTS + 1):
+                try:
+                    self._carry_out(steps, self._define_xml(reconciliation, observed))
+                    break
+                except OperationFailed as exc:
+                    again = self._observe() if self._may_have_raced(exc, attempt) else observed
+                    if again == observed:
+                        raise  # the domain is as it was: libvirt's refusal stands
+                    # Someone changed the domain under us: plan from what it is now.
+                    observed = again
+                    reconciliation = self._reconcile_definition(observed)[1]
+                    steps, pending = self._plan(observed, reconciliation)
         except OperationFailed as exc:
             exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
             raise
         result.update(self._describe_after(predicted, pending), changed=self.changes.changed, duration=watch.rounded())
         return result
+
+    def _carry_out(self, steps, define_xml):
+        for step in steps:
+            self.changes.apply(step, self._perform, step, define_xml)
+
+    def _may_have_raced(self, failure, attempt):
+        """Whether to observe again after `failure`: libvirt refused a step
+        of a real run, and attempts are left."""
+        return failure.libvirt_code is not None and not self.changes.check_mode and attempt < CONVERGE_ATTEMPTS
 
     def _define_xml(self, reconciliation, observed):
         if reconciliation is not None:
@@ -380,7 +583,9 @@ class _DomainConvergence:
         elif step == S.MANAGED_SAVE:
             call('save domain %s' % name, self.domain.managedSave, 0)
         elif step == S.SAVE_TO_FILE:
+            self.save_file.protect()
             call('save domain %s to %s' % (name, self.spec.save_file), self.domain.save, self.spec.save_file)
+            self.save_file.protect()
         elif step in (S.RESTORE, S.RESTORE_PAUSED):
             flags = libvirt.VIR_DOMAIN_SAVE_PAUSED if step == S.RESTORE_PAUSED else libvirt.VIR_DOMAIN_SAVE_RUNNING
             call('restore domain %s from %s' % (name, self.spec.save_file),

@@ -84,6 +84,12 @@ class Observed:
     def active(self):
         return self.state in ACTIVE_STATES
 
+    def __eq__(self, other):
+        return isinstance(other, Observed) and vars(self) == vars(other)
+
+    def __ne__(self, other):
+        return not self == other
+
 
 def observed_state(exists, libvirt_state=None, persistent=False, managed_save=False, file_image=False):
     """Name the state of a domain in the collection's vocabulary.

@@ -98,8 +98,24 @@ options:
         host (works for transient domains, which then cease to exist).
       - With O(state=running), O(state=paused) or O(state=defined), restore from it
         when the domain is not running and the file holds this domain's state.
-      - Like C(virsh restore), the file is kept after restoring; restoring an image
-        older than the domain's disks corrupts them, so remove it once restored.
+      - Like C(virsh restore), the file is kept after restoring. An image older than
+        any of the domain's disks (the guest ran after it was saved) no longer counts
+        as the domain's state - O(state=defined) leaves the domain as it is - and is
+        never restored - O(state=running) and O(state=paused) fail and say so, since its
+        memory no longer matches the disks. Remove the file, or leave out O(save_file),
+        to boot afresh. The ages are compared only when the hypervisor is this host
+        (a URI without a host name).
+      - An existing file is only overwritten when it is an earlier save image of this
+        domain, or an incomplete one; a symbolic link, a directory, a device node, another
+        file or another domain's image is refused, in check mode too. It is recognised by
+        its header (what libvirt reads), not by its name. On a remote hypervisor only
+        libvirt can read the file, so there a path libvirt cannot read as a save image
+        is refused unless it does not exist.
+      - The file holds the guest's memory and is made readable by its owner only (0600),
+        also when an older image with a looser mode is overwritten (on a local hypervisor;
+        libvirt itself creates new images 0600).
+      - A save that is interrupted (the module killed) is finished by libvirt, which
+        marks the image complete only at the end; the next run finds it saved.
     type: path
   restart_on_change:
     description:
@@ -127,6 +143,17 @@ attributes:
       and always reports a change.
 notes:
   - The domain's volumes are never deleted; use M(lifecycle.libvirt.volume).
+  - Runs converging the same domain of the same hypervisor take turns - each holds a
+    lock file (under C(/run/lock/lifecycle.libvirt-UID)) on the host where the module
+    runs, so the second observes what the first left. Runs on other hosts (a second
+    controller) are not serialized by it; there libvirt's transient "cannot acquire
+    state change lock" is retried, and a step refused because the domain changed
+    meanwhile is planned again from what the domain is now.
+  - A name (O(name) or the C(<name>) of O(xml)) that starts or ends with white space is
+    refused; libvirt would keep the white space as part of the name.
+  - Before defining, the XML is checked in check mode too - against libvirt's schema,
+    by libvirt's own parser in its in-process test driver, and against the host's
+    domain capabilities - so check mode does not predict a definition libvirt refuses.
 seealso:
   - module: lifecycle.libvirt.domain_info
   - name: libvirt domain lifecycle
