@@ -15,17 +15,23 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import stat
 import struct
 import tempfile
+import time
+import uuid
 
 from ansible.module_utils.six.moves.urllib.parse import urlparse
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import (
+    Interrupted, interruptible, run_blocking, signal_name)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, human_size, parse_size
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
 
@@ -37,6 +43,8 @@ DEFAULT_MODE = '0600'
 # qemu-img keeps qcow2 capacities in whole sectors.
 QCOW2_SECTOR = 512
 STREAM_CHUNK = 256 * 1024
+# Seconds between two tries of a call libvirt refuses while a job holds the volume or pool.
+BUSY_POLL = 1.0
 
 POOL_ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True),
@@ -53,7 +61,7 @@ VOLUME_ARGUMENT_SPEC = dict(
     capacity=dict(type='raw'),
     allocation=dict(type='raw'),
     format=dict(type='str', choices=list(VOLUME_FORMATS)),
-    mode=dict(type='str'),
+    mode=dict(type='raw'),
     backing_volume=dict(type='str'),
     clone_from=dict(type='str'),
     source_pool=dict(type='str'),
@@ -103,9 +111,17 @@ def size_param(params, key):
 
 
 def mode_param(value):
-    """'0600' (or '600') -> 0o600; an int from YAML's 0600 (384) is refused."""
+    """A mode as Ansible's file module reads it: a string is octal ('0600' or
+    '600' -> 0o600); an integer is the mode's value itself, which is what an
+    unquoted YAML 0640 becomes (416 -> 0o640)."""
     if value is None:
         return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= 0o7777:
+            raise OperationFailed('Invalid mode %d: as an integer it is the mode itself (YAML reads an unquoted '
+                                  '0640 as 416), so it must be 0 to 4095; write an octal string such as "0600"'
+                                  % value)
+        return value
     text = str(value).strip()
     if not re.match(r'^0?[0-7]{3,4}$', text):
         raise OperationFailed('Invalid mode %r: write an octal string such as "0600" (quote it in YAML)' % (value,))
@@ -466,15 +482,16 @@ def _stream(client, what, start, *args):
         raise
 
 
-def read_volume(client, volume, on_data, on_hole):
-    """Download the volume's content through a sparse stream.
+def read_volume(client, volume, on_data, on_hole, length=0):
+    """Download the volume's content (its first `length` bytes; 0: all)
+    through a sparse stream.
 
     `on_data(offset, data)` and `on_hole(offset, length)` see each piece in
     order; when `on_data` returns False the download stops.  Returns the
     bytes read (holes included) and whether it read to the end.
     """
     offset = 0
-    with _stream(client, 'download volume %s' % volume.name(), volume.download, 0, 0,
+    with _stream(client, 'download volume %s' % volume.name(), volume.download, 0, length,
                  libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM) as stream:
         while True:
             got = stream.recvFlags(STREAM_CHUNK, libvirt.VIR_STREAM_RECV_STOP_AT_HOLE)
@@ -496,7 +513,7 @@ def read_volume(client, volume, on_data, on_hole):
 class ZeroCheck:
     """Reads a volume and finds its first non-zero byte, if any."""
 
-    _ZEROS = bytes(STREAM_CHUNK)
+    ZEROS = bytes(STREAM_CHUNK)
 
     def __init__(self, client, volume):
         self.first_nonzero = None
@@ -504,26 +521,89 @@ class ZeroCheck:
         self.all_zero = complete and self.first_nonzero is None
 
     def _data(self, offset, data):
-        if data == self._ZEROS[:len(data)]:
+        if data == self.ZEROS[:len(data)]:
             return True
         self.first_nonzero = offset + len(data) - len(data.lstrip(b'\0'))
         return False
 
 
 def upload_file(client, volume, filename):
+    """Send `filename` into the volume; returns its size and sha256."""
     size = os.path.getsize(filename)
+    digest = hashlib.sha256()
+
+    def piece(_stream, nbytes, source):
+        data = source.read(nbytes)
+        digest.update(data)
+        return data
+
     with open(filename, 'rb') as handle:
         with _stream(client, 'upload %s to volume %s' % (filename, volume.name()), volume.upload, 0, size, 0) as stream:
-            stream.sendAll(lambda _stream, nbytes, source: source.read(nbytes), handle)
+            stream.sendAll(piece, handle)
             stream.finish()
+    return size, digest.hexdigest()
+
+
+def volume_sha256(client, volume, length):
+    """sha256 of the volume's first `length` bytes, read back through libvirt."""
+    digest = hashlib.sha256()
+
+    def hole(_offset, hole_length):
+        while hole_length:
+            piece = min(hole_length, STREAM_CHUNK)
+            digest.update(ZeroCheck.ZEROS[:piece])
+            hole_length -= piece
+
+    size, _complete = read_volume(client, volume, lambda _offset, data: digest.update(data), hole, length)
+    return size, digest.hexdigest()
+
+
+# download_to writes `.<name>.download-<random>` next to the target; the
+# writer holds an flock on it, so a file of that name nobody holds is the
+# leftover of a killed run.
+DOWNLOAD_MARK = '.download-'
+
+
+def _download_prefix(filename):
+    return '.%s%s' % (os.path.basename(filename), DOWNLOAD_MARK)
+
+
+def remove_stale_downloads(filename):
+    """Delete the temporary files of earlier downloads to `filename` that no
+    running download holds; returns their paths."""
+    directory, prefix = os.path.dirname(filename), _download_prefix(filename)
+    removed = []
+    for entry in sorted(os.listdir(directory)):
+        if not entry.startswith(prefix):
+            continue
+        path = os.path.join(directory, entry)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # a symlink, or gone already: not ours
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError):
+            continue  # a download in progress holds it
+        else:
+            os.unlink(path)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def download_file(client, volume, filename):
     """Write the volume's content to `filename` (mode 0600, holes kept),
-    replacing it only once the whole content has arrived."""
-    directory = os.path.dirname(os.path.abspath(filename))
+    replacing it only once the whole content has arrived.  The temporary
+    file is removed on any failure, SIGTERM and SIGINT included (inside
+    `interruptible()`)."""
+    directory = os.path.dirname(filename)
     try:
-        fd, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(filename), dir=directory)
+        fd, temporary = tempfile.mkstemp(prefix=_download_prefix(filename), dir=directory)
+        fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError as exc:
         raise OperationFailed('Failed to download volume %s to %s: %s' % (volume.name(), filename, exc))
     try:
@@ -534,7 +614,9 @@ def download_file(client, volume, filename):
 
             size, _complete = read_volume(client, volume, data, lambda _offset, _length: None)
             handle.truncate(size)
-        os.replace(temporary, filename)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.replace(temporary, filename)  # still holding the lock: no one takes it for a leftover
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -600,6 +682,8 @@ def converge_pool(client, params, check_mode):
     name = check_name(params['name'], 'pool name')
     state, wanted_path, force = params['state'], params['path'], params['force']
     if wanted_path is not None:
+        if not os.path.isabs(wanted_path):
+            raise OperationFailed('Invalid path %r for pool %s: a pool path must be absolute' % (wanted_path, name))
         wanted_path = os.path.normpath(wanted_path)
     changes = Changes(check_mode)
     pool = client.pool(name)
@@ -627,6 +711,9 @@ def converge_pool(client, params, check_mode):
         if not exists:
             if wanted_path is None:
                 raise OperationFailed('Failed to create pool %s: path is required to create a pool' % name)
+            if is_local(client) and os.path.lexists(wanted_path) and not os.path.isdir(wanted_path):
+                raise OperationFailed('Failed to create pool %s: its path %s exists and is not a directory'
+                                      % (name, wanted_path))
             steps = ['define', 'build']
         elif wanted_path is not None and wanted_path != path:
             raise OperationFailed('Failed to converge pool %s: it exists with path %s, not %s; a pool\'s path cannot '
@@ -666,12 +753,29 @@ def converge_pool(client, params, check_mode):
         for step in steps:
             changes.apply(step, perform, step)
     except OperationFailed as exc:
+        if 'define' in changes.actions:
+            _undefine_after_failure(client, handle[0], changes, exc)
         exc.result.update(result, changed=changes.changed, duration=watch.rounded())
         raise
     result.update(state=_pool_view(*after)[0][1], autostart=after[2], path=after[3],
                   volumes=volumes if state != 'absent' else None,
                   changed=changes.changed, duration=watch.rounded())
     return result
+
+
+def _undefine_after_failure(client, pool, changes, exc):
+    """A pool this run defined and could not build or start is undefined
+    again, so that a failed run leaves nothing behind."""
+    try:
+        if pool.isActive():
+            pool.destroy()
+        pool.undefine()
+    except libvirt.libvirtError as error:
+        exc.args = ('%s (the pool this run defined is left defined: undefining it failed: %s)'
+                    % (exc, error.get_error_message()),)
+        return
+    del changes.actions[:]
+    exc.args = ('%s (the pool this run defined was undefined again)' % exc,)
 
 
 # Volumes ----------------------------------------------------------------------
@@ -692,7 +796,8 @@ class VolumeSpec:
         self.source_pool = check_name(params['source_pool'], 'source_pool') or self.pool
         self.source_pool_given = params['source_pool'] is not None
         self.content_from = params['content_from']
-        self.download_to = params['download_to']
+        # Written where a symlink points, not over the symlink.
+        self.download_to = os.path.realpath(params['download_to']) if params['download_to'] else None
         self.allow_shrink = params['allow_shrink']
         self.force = params['force']
         self.allowed_users = params['allowed_users'] or []
@@ -729,6 +834,7 @@ class VolumeConverger:
         self.volume = client.volume(self.pool, spec.name)
         self.facts = VolumeFacts(client, self.volume) if self.volume is not None else None
         self.label = 'volume %s/%s' % (spec.pool, spec.name)
+        self.warnings = []
 
     # planning -----------------------------------------------------------------
     def _source(self, name):
@@ -746,11 +852,17 @@ class VolumeConverger:
         if spec.backing_volume is not None:
             source, facts = self._source(spec.backing_volume)
             fmt, backing = 'qcow2', facts.path
+            self._refuse_smaller_than(facts, 'backing_volume', 'an overlay smaller than its backing image '
+                                      'would cut off the end of the disk the guest sees')
             capacity = capacity if capacity is not None else facts.capacity
             actions = ['create overlay']
         elif spec.clone_from is not None:
             source, facts = self._source(spec.clone_from)
             fmt = fmt or facts.format
+            # libvirt ignores a smaller capacity and copies the whole source,
+            # which the next run would then refuse to shrink.
+            self._refuse_smaller_than(facts, 'clone_from', 'a clone holds the whole source; shrink it '
+                                      'afterwards with allow_shrink if you mean to cut data off')
             capacity = capacity if capacity is not None else facts.capacity
             actions = ['clone']
         elif spec.content_from is not None:
@@ -763,19 +875,28 @@ class VolumeConverger:
                 raise OperationFailed('Failed to create %s: capacity %d is smaller than content_from (%d bytes)'
                                       % (self.label, capacity, size))
             capacity = capacity if capacity is not None else size
-            actions = ['create', 'upload']
+            actions = ['upload']
         else:
             if capacity is None:
                 raise OperationFailed('Failed to create %s: capacity is required to create a volume' % self.label)
             actions = ['create']
         fmt = fmt or 'raw'
         capacity = _rounded(capacity, fmt)
+        _refuse_empty_qcow2(capacity, fmt, self.label)
         pool_path = _pool_path(self.client, self.pool)[0]
         path = os.path.join(pool_path, self.spec.name) if pool_path else None
         predicted = dict(path=path, key=path, capacity=capacity, allocation=self.spec.allocation or 0,
                          format=fmt, backing=backing, mode=_mode_text(spec.mode if spec.mode is not None
                                                                       else int(DEFAULT_MODE, 8)))
         return actions, predicted, source
+
+    def _refuse_smaller_than(self, source_facts, option, why):
+        capacity = self.spec.capacity
+        if capacity is not None and capacity < source_facts.capacity:
+            raise OperationFailed('Failed to create %s: capacity %s is smaller than %s %s (%s); %s. Omit capacity '
+                                  'or give at least %d' % (self.label, human_size(capacity), option,
+                                                          getattr(self.spec, option), human_size(source_facts.capacity),
+                                                          why, source_facts.capacity))
 
     def _plan_existing(self):
         spec, facts = self.spec, self.facts
@@ -795,6 +916,7 @@ class VolumeConverger:
         actions = []
         if spec.capacity is not None:
             wanted = _rounded(spec.capacity, facts.format)
+            _refuse_empty_qcow2(wanted, facts.format, self.label)
             if wanted != facts.capacity:
                 self._check_resize(wanted)
                 actions.append('resize')
@@ -816,16 +938,15 @@ class VolumeConverger:
         target = self.spec.download_to
         if target is None:
             return []
-        if os.path.isdir(target):
-            raise OperationFailed('Failed to download %s: download_to %s is a directory' % (self.label, target))
+        refuse_download_target(self.client, target, self.label)
         if volume_changes or not file_matches_volume(self.client, self.volume, self.facts, target):
             return ['download']
         return []
 
     # doing --------------------------------------------------------------------
-    def _volume_xml(self, predicted):
+    def _volume_xml(self, predicted, name=None):
         volume = _xml.etree.Element('volume')
-        _xml.etree.SubElement(volume, 'name').text = self.spec.name
+        _xml.etree.SubElement(volume, 'name').text = name or self.spec.name
         _xml.etree.SubElement(volume, 'capacity', unit='bytes').text = str(predicted['capacity'])
         _xml.etree.SubElement(volume, 'allocation', unit='bytes').text = str(predicted['allocation'])
         target = _xml.etree.SubElement(volume, 'target')
@@ -849,21 +970,88 @@ class VolumeConverger:
             self.volume = client.call('clone %s into %s' % (spec.clone_from, label), self.pool.createXMLFrom,
                                       self._volume_xml(predicted), source, 0)
         elif action == 'upload':
-            upload_file(client, self.volume, spec.content_from)
+            self.volume = self._upload(predicted)
         elif action == 'resize':
             flags = libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK if predicted['capacity'] < self.facts.capacity else 0
             client.call('resize %s' % label, self.volume.resize, predicted['capacity'], flags)
         elif action == 'download':
             download_file(client, self.volume, spec.download_to)
         elif action == 'wipe':
-            client.call('wipe %s' % label, self.volume.wipePattern, wipe_algorithm(spec.wipe), 0)
+            self.warnings.extend(wipe_through_libvirt(self.volume, label, spec.wipe))
         elif action == 'delete':
-            client.call('delete %s' % label, self.volume.delete, 0)
+            self.warnings.extend(while_busy('delete %s' % label, self.volume.delete, 0))
+
+    def _upload(self, predicted):
+        """Upload into a temporary volume, read it back, and only then put
+        it under its name, so that an interrupted or failed upload (disk
+        full, SIGTERM, a dropped connection, a killed daemon) never leaves a
+        volume with part of the content under the name: the next run finds
+        no volume and uploads again (and removes the leftover)."""
+        client, spec, label = self.client, self.spec, self.label
+        temporary_name = '%s%s' % (partial_prefix(spec.name), uuid.uuid4().hex[:8])
+        temporary = client.call('create a temporary volume for %s' % label, self.pool.createXML,
+                                self._volume_xml(predicted, temporary_name), 0)
+        try:
+            size, sent = upload_file(client, temporary, spec.content_from)
+            read_size, stored = volume_sha256(client, temporary, size)
+            if (read_size, stored) != (size, sent):
+                raise OperationFailed('Failed to upload %s to %s: the content read back (%d bytes, sha256 %s) is not '
+                                      'what was sent (%d bytes, sha256 %s)'
+                                      % (spec.content_from, label, read_size, stored, size, sent))
+            return self._publish(temporary, predicted)
+        except BaseException:
+            _delete_quietly(temporary)
+            raise
+
+    def _publish(self, temporary, predicted):
+        """Put the verified temporary volume under its name.
+
+        libvirt cannot rename a volume.  Where the module runs on the
+        hypervisor and the pool is a directory, a hard link gives the file its
+        name in one atomic step that never replaces an existing file (link(2)
+        fails when the name exists), the temporary name is unlinked and the
+        pool re-read; a run killed in between leaves the complete volume plus
+        a leftover the next run removes.  Elsewhere libvirt copies it
+        (createXMLFrom) and the temporary volume is deleted: libvirt removes
+        a copy that fails, but a daemon killed during that copy can leave a
+        partial volume under the name."""
+        client, label = self.client, self.label
+        pool_path, pool_type = _pool_path(client, self.pool)
+        if pool_type in ('dir', 'fs', 'netfs') and is_local(client):
+            final = os.path.join(pool_path, self.spec.name)
+            source = temporary.path()
+            try:
+                os.link(source, final)
+                os.unlink(source)
+            except OSError as exc:
+                raise OperationFailed('Failed to put the uploaded content under %s: %s' % (label, exc))
+            refresh_after_change(client, self.pool)
+            return client.call('look up %s' % label, self.pool.storageVolLookupByName, self.spec.name)
+        volume = client.call('copy the uploaded content into %s' % label, self.pool.createXMLFrom,
+                             self._volume_xml(predicted), temporary, 0)
+        _delete_quietly(temporary)
+        return volume
+
+    def remove_leftovers(self):
+        """Temporary volumes and files of earlier, killed runs (this run
+        holds the volume's lock, so no other run is using them)."""
+        removed = []
+        prefix = partial_prefix(self.spec.name)
+        for volume in self.client.call('list volumes of pool %s' % self.spec.pool, self.pool.listAllVolumes, 0):
+            if volume.name().startswith(prefix):
+                removed.append('volume %s/%s' % (self.spec.pool, volume.name()))
+                self.client.call('delete the leftover volume %s' % volume.name(), volume.delete, 0)
+        if self.spec.download_to is not None and os.path.isdir(os.path.dirname(self.spec.download_to)):
+            removed.extend(remove_stale_downloads(self.spec.download_to))
+        if removed:
+            self.warnings.append('Removed what interrupted earlier runs left: %s' % ', '.join(removed))
 
     def run(self):
         watch = Stopwatch()
         spec = self.spec
         source = None
+        if not self.changes.check_mode:
+            self.remove_leftovers()
         if spec.state == 'absent':
             actions, predicted = [], None
             if self.facts is not None:
@@ -876,12 +1064,14 @@ class VolumeConverger:
         if spec.state == 'present':
             actions = actions + self._plan_download(bool(actions))
         diff = self._diff(predicted, actions)
-        result = dict(name=spec.name, pool=spec.pool, state=spec.state, actions=self.changes.actions, diff=diff)
+        result = dict(name=spec.name, pool=spec.pool, state=spec.state, actions=self.changes.actions, diff=diff,
+                      warnings=self.warnings)
         try:
             for action in actions:
                 self.changes.apply(action, self._perform, action, predicted, source)
         except OperationFailed as exc:
-            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
+            exc.result.update(result, changed=self.changes.changed or exc.result.get('changed', False),
+                              duration=watch.rounded())
             raise
         if spec.state == 'present' and not self.changes.check_mode:
             self.volume = self.client.volume(self.pool, spec.name)
@@ -916,19 +1106,132 @@ def _rounded(capacity, fmt):
     return capacity
 
 
+def _refuse_empty_qcow2(capacity, fmt, label):
+    # libvirt reports a qcow2 image of virtual size 0 with its file size as
+    # capacity, so such a volume would never converge.
+    if fmt == 'qcow2' and capacity == 0:
+        raise OperationFailed('Failed to converge %s: a qcow2 volume of capacity 0 holds nothing and libvirt reports '
+                              'its header size as its capacity; give a capacity above 0' % label)
+
+
 def _absent_result():
     return dict(path=None, key=None, capacity=None, allocation=None, format=None, backing=None, mode=None)
 
 
 def converge_volume(client, params, check_mode):
     spec = VolumeSpec(params)
-    return VolumeConverger(client, spec, check_mode).run()
+    # One run at a time per volume (two playbooks, two AWX jobs): the second
+    # waits and then finds the volume as the first left it.
+    with interruptible(), volume_lock(client, spec.pool, spec.name):
+        return VolumeConverger(client, spec, check_mode).run()
+
+
+@contextlib.contextmanager
+def volume_lock(client, pool, name):
+    """An exclusive lock, on the host where the module runs, on one volume of
+    one libvirt connection."""
+    uri = client.call('read the connection URI', client.conn.getURI)
+    digest = hashlib.sha256(('%s\0%s\0%s' % (uri, pool, name)).encode('utf-8')).hexdigest()[:24]
+    path = os.path.join(tempfile.gettempdir(), 'lifecycle-libvirt-volume-%s.lock' % digest)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def partial_prefix(name):
+    """Temporary volumes of an upload are named `.<name>.partial-<random>`."""
+    return '.%s.partial-' % name
+
+
+def _delete_quietly(volume):
+    try:
+        volume.delete(0)
+    except libvirt.libvirtError:
+        pass  # gone already; a leftover is removed by the next run
+
+
+def refresh_after_change(client, pool, timeout=300):
+    """Re-read the pool after a file changed under libvirt, waiting while a
+    job (a wipe, an upload) keeps libvirt from refreshing it."""
+    watch = Stopwatch()
+    while True:
+        try:
+            pool.refresh(0)
+            return
+        except libvirt.libvirtError as exc:
+            if watch.elapsed > timeout:
+                raise OperationFailed('Failed to re-read pool %s after changing it (run virsh pool-refresh %s): %s'
+                                      % (pool.name(), pool.name(), exc.get_error_message()))
+        time.sleep(BUSY_POLL)
+
+
+def refuse_download_target(client, target, label):
+    """download_to writes regular files of its own only."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise OperationFailed('Failed to download %s: download_to %s is a directory' % (label, target))
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise OperationFailed('Failed to download %s: download_to %s is not a regular file (a device node, FIFO or '
+                              'socket); it is never replaced' % (label, target))
+    if not os.path.isdir(os.path.dirname(target)):
+        raise OperationFailed('Failed to download %s: the directory of download_to %s does not exist'
+                              % (label, target))
+    users = volume_users(client, target)
+    if users:
+        raise OperationFailed('Failed to download %s: download_to %s is storage libvirt uses (%s); it is never '
+                              'overwritten' % (label, target, ', '.join(_describe(user) for user in users)))
 
 
 # Wipe -------------------------------------------------------------------------
 
 def wipe_algorithm(name):
     return getattr(libvirt, 'VIR_STORAGE_VOL_WIPE_ALG_%s' % name.upper())
+
+
+def _busy(exc):
+    """Whether libvirt refused because a job (a wipe, an upload, a download,
+    maybe of an interrupted earlier run) holds the volume."""
+    return exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID and 'still in use' in exc.get_error_message()
+
+
+def while_busy(what, operation, *args, **kwargs):
+    """Run `operation`; while libvirt says a job holds the volume, wait and
+    try again.  Returns warnings (how long it waited)."""
+    watch = Stopwatch()
+    while True:
+        try:
+            operation(*args, **kwargs)
+            break
+        except libvirt.libvirtError as exc:
+            if not _busy(exc):
+                raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
+        time.sleep(BUSY_POLL)
+    if watch.elapsed >= BUSY_POLL:
+        return ['Waited %.0f s to %s: another job in libvirtd (an earlier wipe, upload or download that may have '
+                'been interrupted) held the volume' % (watch.elapsed, what)]
+    return []
+
+
+def wipe_through_libvirt(volume, label, algorithm):
+    """Wipe in a worker thread, so that SIGTERM/SIGINT are handled while it
+    runs.  libvirt cannot abort a wipe: on a signal the module ends, says
+    that the wipe goes on in libvirtd, and a re-run waits for it."""
+    try:
+        return while_busy('wipe %s' % label, run_blocking, volume.wipePattern, wipe_algorithm(algorithm), 0,
+                          grace=0)
+    except Interrupted as exc:
+        if exc.outcome is not None and not exc.outcome.finished:
+            raise OperationFailed('Interrupted by %s while libvirtd wipes %s: libvirt cannot abort a wipe, so it goes '
+                                  'on in libvirtd until the whole volume is written. Run the task again: it waits '
+                                  'for that wipe to end, then finishes its work.' % (signal_name(exc.signum), label),
+                                  changed=True, wipe_running=True)
+        raise
 
 
 def _wipe_target(client, params):
@@ -954,6 +1257,11 @@ def _wipe_target(client, params):
 def wipe_volume(client, params, check_mode):
     """Wipe one volume; a zero-wipe of a volume that already reads as zeros
     changes nothing."""
+    with interruptible():
+        return _wipe_volume(client, params, check_mode)
+
+
+def _wipe_volume(client, params, check_mode):
     watch = Stopwatch()
     algorithm = params['algorithm']
     volume, label = _wipe_target(client, params)
@@ -969,7 +1277,7 @@ def wipe_volume(client, params, check_mode):
                                [('content', 'all zeros' if algorithm == 'zero' else 'overwritten (%s)' % algorithm)])])
     try:
         if not already_zero:
-            changes.apply('wipe', client.call, 'wipe %s' % label, volume.wipePattern, wipe_algorithm(algorithm), 0)
+            result['warnings'] = changes.apply('wipe', wipe_through_libvirt, volume, label, algorithm) or []
         verified, checked = already_zero is True, facts.physical if already_zero else 0
         if params['verify'] and not check_mode and not already_zero:
             check = ZeroCheck(client, volume)
@@ -980,7 +1288,7 @@ def wipe_volume(client, params, check_mode):
                     % (label, check.first_nonzero, algorithm), verified=False, checked_bytes=check.checked)
             verified, checked = True, check.checked
     except OperationFailed as exc:
-        exc.result.update(result, changed=changes.changed, duration=watch.rounded())
+        exc.result.update(result, changed=changes.changed or exc.result.get('changed', False), duration=watch.rounded())
         raise
     result.update(wiped_bytes=facts.physical if changes.changed else 0, verified=verified, checked_bytes=checked,
                   changed=changes.changed, duration=watch.rounded())

@@ -24,8 +24,11 @@ options:
     required: true
   path:
     description:
-      - Directory of the pool on the hypervisor. Required to create a pool.
+      - Directory of the pool on the hypervisor, an absolute path. Required to create a pool.
       - An existing pool with another path is not changed; the task fails.
+      - A path that exists and is not a directory is refused before anything is defined.
+        When building or starting a pool this task defined fails, the pool is undefined
+        again, so a failed task leaves no pool behind.
     type: path
   state:
     description:

@@ -42,7 +42,12 @@ options:
         V(1.5GiB); K/M/G/T and KiB/MiB/... are powers of 1024, KB/MB/GB/... powers of 1000).
       - Required to create a volume unless O(backing_volume), O(clone_from) or
         O(content_from) gives it (then it defaults to their size).
-      - qcow2 capacities are rounded up to whole 512-byte sectors, as qemu-img does.
+      - qcow2 capacities are rounded up to whole 512-byte sectors, as qemu-img does. A qcow2
+        volume of capacity 0 is refused (libvirt would report its header size, so it could
+        never converge).
+      - With O(backing_volume) or O(clone_from), a capacity smaller than the source's is refused;
+        an overlay would cut off the end of the guest's disk, and libvirt copies the whole
+        source into a clone anyway.
       - A larger capacity grows an existing volume; a smaller one needs O(allow_shrink).
         A volume a running domain uses is not resized (use the guest's block resize).
     type: raw
@@ -60,10 +65,15 @@ options:
     choices: [raw, qcow2]
   mode:
     description:
-      - Permissions of a new volume's file, as an octal string. New volumes get
-        V('0600') when it is not given, so they are not world-readable.
+      - Permissions of a new volume's file. New volumes get V('0600') when it is not given,
+        so they are not world-readable.
+      - Read as M(ansible.builtin.file) reads it. A string is octal (V('0640') or V('640')).
+        An integer is the mode's value itself, which is what YAML makes of an unquoted
+        V(0640) (the integer 416), so that works too; an unquoted V(640) is the decimal
+        640 (octal 1200), as with M(ansible.builtin.file) - quote modes. Integers above
+        4095 (octal 7777) are refused.
       - libvirt cannot change an existing volume's mode; a different one fails the task.
-    type: str
+    type: raw
   backing_volume:
     description:
       - Create the volume as a qcow2 copy-on-write overlay of this volume (a golden
@@ -81,12 +91,23 @@ options:
       - Create the volume and upload this file (on the host where the module runs)
         into it through libvirt's stream API. The bytes are copied as they are, so
         O(format) must match the file (a qcow2 image needs V(format=qcow2)).
+      - The file goes into a temporary volume C(.<name>.partial-<random>) of the pool, is read
+        back and compared (size and sha256), and only then gets the volume's name, so that a
+        failed or interrupted upload (disk full, SIGTERM, a dropped connection) never leaves
+        a volume with part of the content. What a killed run leaves is removed by the next
+        run, which uploads again.
     type: path
   download_to:
     description:
       - Copy the volume's content (the bytes of its file, holes kept) to this file on the
         host where the module runs, mode 0600. The file is replaced only once the whole
         content has arrived, and only when it differs from the volume.
+      - Refuses a directory, anything that is not a regular file (a device node, a FIFO, a
+        socket) and any path that is storage libvirt uses (a volume, a disk of any domain, a
+        snapshot file), compared by identity. A symlink is followed.
+      - The content is written to C(.<file>.download-<random>) next to it and renamed into
+        place; a failure, SIGTERM or SIGINT removes that file, and the next run removes one
+        a killed run left.
     type: path
   allow_shrink:
     description: Allow a smaller O(capacity) to shrink the volume. The data beyond the new end is lost.

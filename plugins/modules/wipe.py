@@ -21,6 +21,10 @@ description:
     chains); a volume that a defined domain, a snapshot or an overlay uses only with
     O(force=true) or, for a stopped domain and its snapshots, O(allowed_users).
   - Long wipes of large volumes can run under Ansible's C(async) and C(poll).
+  - libvirt cannot abort a wipe. On SIGTERM or SIGINT (an AWX cancel, Ctrl-C) the task
+    fails at once with RV(wipe_running=true) and says that the wipe goes on in libvirtd.
+    While a job holds the volume (such a wipe, an upload, a download) the module waits
+    for it to end before it wipes, and warns how long it waited.
 options:
   pool:
     description: Pool of the volume (with O(name)).
@@ -145,6 +149,11 @@ checked_bytes:
   returned: success
   type: int
   sample: 1073741824
+wipe_running:
+  description: The task was interrupted while libvirtd wipes the volume; the wipe goes on there.
+  returned: when interrupted during the wipe
+  type: bool
+  sample: true
 actions:
   description: The actions taken (or, in check mode, that would be taken).
   returned: always

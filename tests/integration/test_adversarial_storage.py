@@ -7,12 +7,12 @@ symlinked directory, a bind mount, a hard link or a `..` path is the same
 disk; a base image is used by every overlay above it, in a pool or not, and
 by the files a snapshot recorded."""
 
+import json
 import os
 import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 
 import libvirt
@@ -167,3 +167,232 @@ def test_base_under_an_overlay_file_no_pool_knows_is_kept(storage, conn, make_gu
     intact(base_path, digest)
     users = run_module('volume_info', name=base)['volumes'][0]['users']
     assert [(u['kind'], u['name'], u['via']) for u in users] == [('volume', 'default/' + overlay, 'backing chain')]
+
+
+# Processes to interrupt ---------------------------------------------------------
+
+def start_module(storage, module, **params):
+    """Start lifecycle.libvirt.<module> as Ansible does, without waiting for it."""
+    args = storage.file('%s-args.json' % module)
+    with open(args, 'w') as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': dict(params, uri=URI, _ansible_diff=True)}, handle)
+    return subprocess.Popen([sys.executable, '-m', ansible_module.OUR_MODULES + module, args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([ansible_module.COLLECTIONS])))
+
+
+def finish(process):
+    out, err = process.communicate(timeout=300)
+    assert 'Traceback' not in out + err, out + err
+    return json.loads(out)
+
+
+def wait_for(condition, what, process, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, 'timed out waiting for %s' % what
+        time.sleep(0.01)
+
+
+def random_file(path, size):
+    with open(path, 'wb') as handle:
+        for _piece in range(size >> 20):
+            handle.write(os.urandom(1 << 20))
+    return sha256(path)
+
+
+def pool_files(directory, name):
+    return sorted(entry for entry in os.listdir(directory) if name in entry)
+
+
+# 4. Uploads are complete or absent ------------------------------------------------
+
+def test_upload_into_a_full_tmpfs_pool_leaves_nothing_and_a_rerun_converges(storage, conn):
+    directory, pool = storage.file('tmpfs'), storage.name('tmpfs')
+    os.mkdir(directory)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m,mode=0755', 'lltest', directory], check=True)
+    try:
+        assert run_module('pool', name=pool, path=directory)['changed'] is True
+        name, big, small = storage.name('image.raw'), storage.file('big.raw'), storage.file('small.raw')
+        random_file(big, 12 << 20)
+        for _attempt in range(2):  # fails the same way each time, leaving nothing
+            result = refused('volume', 'No space left on device', pool=pool, name=name, content_from=big)
+            assert not result.get('changed')
+            assert pool_files(directory, name) == [] and storage.volume(name, pool) is None
+        digest = random_file(small, 4 << 20)
+        for changed in (True, False):
+            result = run_module('volume', pool=pool, name=name, content_from=small)
+            assert result.get('failed') is not True and result['changed'] is changed, result
+        assert sha256(os.path.join(directory, name)) == digest and pool_files(directory, name) == [name]
+    finally:
+        conn.storagePoolLookupByName(pool).destroy()
+        conn.storagePoolLookupByName(pool).undefine()
+        subprocess.run(['umount', directory], check=True)
+
+
+def test_upload_killed_by_sigterm_leaves_no_volume_and_a_rerun_uploads(storage):
+    name, source = storage.name('big.raw'), storage.file('source.raw')
+    digest = random_file(source, 192 << 20)
+    process = start_module(storage, 'volume', name=name, content_from=source)
+    wait_for(lambda: any(os.stat(os.path.join(POOL_DIR, f)).st_blocks > 2048 for f in pool_files(POOL_DIR, name)),
+             'the upload to start', process)
+    process.send_signal(signal.SIGTERM)
+    result = finish(process)
+    assert result['failed'] is True and 'Interrupted by SIGTERM' in result['msg'] and result['changed'] is False
+    assert pool_files(POOL_DIR, name) == [] and storage.volume(name) is None
+    result = run_module('volume', name=name, content_from=source)
+    assert result['changed'] is True and sha256(storage.path(name)) == digest
+    assert run_module('volume', name=name, content_from=source)['changed'] is False
+
+
+def test_leftover_of_a_killed_upload_is_removed_and_the_upload_redone(storage):
+    name, source = storage.name('disk.raw'), storage.file('source.raw')
+    digest = random_file(source, 2 << 20)
+    # What SIGKILL (or a killed daemon) leaves: a temporary volume, half written.
+    leftover = storage.default.createXML("<volume><name>.%s.partial-dead</name><capacity>%d</capacity>"
+                                         "<target><format type='raw'/></target></volume>" % (name, 2 << 20), 0)
+    with open(leftover.path(), 'r+b') as handle:
+        handle.write(open(source, 'rb').read(1 << 20))
+    result = run_module('volume', name=name, content_from=source)
+    assert result['changed'] is True and '.%s.partial-dead' % name in str(result['warnings'])
+    assert pool_files(POOL_DIR, name) == [name] and sha256(storage.path(name)) == digest
+    assert run_module('volume', name=name, content_from=source)['changed'] is False
+
+
+def test_concurrent_runs_of_the_same_volume_end_in_one_volume(storage):
+    name, source = storage.name('shared.raw'), storage.file('source.raw')
+    digest = random_file(source, 8 << 20)
+    processes = [start_module(storage, 'volume', name=name, content_from=source) for _run in range(3)]
+    results = [finish(process) for process in processes]
+    assert [r.get('failed', False) for r in results] == [False] * 3, results
+    assert sorted(r['changed'] for r in results) == [False, False, True]
+    assert pool_files(POOL_DIR, name) == [name] and sha256(storage.path(name)) == digest
+    assert run_module('volume', name=name, content_from=source)['changed'] is False
+
+
+# 5. download_to writes only files of its own --------------------------------------
+
+@pytest.mark.parametrize('kind', ['device node', 'directory', 'volume through a symlink', 'disk of a domain'])
+def test_download_to_refuses_what_it_must_not_replace(storage, conn, make_guest, kind):
+    name = storage.create_raw('data.raw', pattern=PATTERN)
+    volume_digest = sha256(storage.path(name))
+    target, text = storage.file('target'), 'it is never replaced'
+    if kind == 'device node':
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+    elif kind == 'directory':
+        os.mkdir(target)
+        text = 'is a directory'
+    elif kind == 'volume through a symlink':
+        os.symlink(POOL_DIR, storage.file('link'))
+        target, text = os.path.join(storage.file('link'), name), 'it is never overwritten'
+    else:
+        guest = make_guest()
+        os.link(guest.disk_path, target)
+        define(conn, guest, target)
+        text = 'domain %s (disk vda)' % guest.name
+    before = os.lstat(target)
+    for _attempt in range(2):
+        refused('volume', text, name=name, download_to=target)
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino, after.st_rdev, after.st_mtime) == (before.st_mode, before.st_ino,
+                                                                           before.st_rdev, before.st_mtime)
+    assert sha256(storage.path(name)) == volume_digest
+    assert [f for f in os.listdir(os.path.dirname(os.path.realpath(target))) if '.download-' in f] == []
+
+
+def test_download_killed_by_sigterm_leaves_no_temporary_file(storage):
+    name, target = storage.name('big.raw'), storage.file('backup.raw')
+    source = storage.file('source.raw')
+    digest = random_file(source, 192 << 20)
+    assert run_module('volume', name=name, content_from=source)['changed'] is True
+    process = start_module(storage, 'volume', name=name, download_to=target)
+    wait_for(lambda: any('.download-' in f and os.path.getsize(storage.file(f)) > 0
+                         for f in os.listdir(storage.workdir)), 'the download to start', process)
+    process.send_signal(signal.SIGTERM)
+    result = finish(process)
+    assert result['failed'] is True and 'Interrupted by SIGTERM' in result['msg'], result
+    assert [f for f in os.listdir(storage.workdir) if 'backup' in f] == []
+    # A leftover of a run killed with SIGKILL (no one holds its lock) goes on the next run.
+    stale = storage.file('.backup.raw.download-stale1')
+    open(stale, 'wb').write(b'partial')
+    result = run_module('volume', name=name, download_to=target)
+    assert result['changed'] is True and stale in str(result['warnings']) and not os.path.exists(stale)
+    assert sha256(target) == digest
+    assert run_module('volume', name=name, download_to=target)['changed'] is False
+
+
+# Wipe interrupted ------------------------------------------------------------------
+
+def test_wipe_interrupted_by_sigterm_goes_on_and_a_rerun_waits_for_it(storage):
+    name = storage.name('large.raw')
+    volume = storage.default.createXML("<volume><name>%s</name><capacity>%d</capacity><allocation>%d</allocation>"
+                                       "<target><format type='raw'/></target></volume>" % (name, 1 << 30, 1 << 30), 0)
+    with open(volume.path(), 'r+b') as handle:
+        handle.write(PATTERN * 64)
+    process = start_module(storage, 'wipe', name=name)
+
+    def started():
+        with open(volume.path(), 'rb') as handle:
+            return PATTERN not in handle.read(4096)
+    wait_for(started, 'the wipe to start', process)
+    process.send_signal(signal.SIGTERM)
+    result = finish(process)
+    assert result['failed'] is True and result['changed'] is True and result['wipe_running'] is True
+    assert 'goes on in libvirtd' in result['msg'] and 'Run the task again' in result['msg']
+    result = run_module('wipe', name=name, verify=True)
+    assert result.get('failed') is not True and result['verified'] is True, result
+    assert run_module('wipe', name=name)['changed'] is False
+
+
+def test_a_step_libvirt_refuses_is_not_a_change(storage):
+    name = storage.create_raw('trim.raw', pattern=PATTERN)
+    result = refused('wipe', "'trim' algorithm not supported", name=name, algorithm='trim')
+    assert result['changed'] is False and result['actions'] == []
+    assert PATTERN in open(storage.path(name), 'rb').read()
+
+
+# Smaller: YAML-typed modes, pool paths, capacities -----------------------------------
+
+def test_yaml_integer_mode_is_the_mode_as_for_the_file_module(storage):
+    name = storage.name('mode.raw')
+    result = run_module('volume', name=name, capacity='1M', mode=420)  # YAML's unquoted 0644
+    assert result['changed'] is True and result['mode'] == '0644'
+    assert stat.S_IMODE(os.stat(storage.path(name)).st_mode) == 0o644
+    assert run_module('volume', name=name, mode=420)['changed'] is False
+    assert run_module('volume', name=name, mode='0644')['changed'] is False
+    other = storage.name('bad-mode.raw')
+    refused('volume', 'Invalid mode 5000', name=other, capacity='1M', mode=5000)
+    assert storage.volume(other) is None
+
+
+@pytest.mark.parametrize('kind', ['relative', 'regular file', 'under a regular file'])
+def test_bad_pool_paths_leave_no_pool(storage, conn, kind):
+    name = storage.name('pool')
+    open(storage.file('file'), 'w').close()
+    path, text = {
+        'relative': ('lltest-relative-pool', 'a pool path must be absolute'),
+        'regular file': (storage.file('file'), 'exists and is not a directory'),
+        'under a regular file': (os.path.join(storage.file('file'), 'sub'), 'was undefined again'),
+    }[kind]
+    for _attempt in range(2):
+        result = refused('pool', text, name=name, path=path)
+        assert not result.get('changed')
+        assert name not in [p.name() for p in conn.listAllStoragePools(0)]
+    assert not os.path.exists('/lltest-relative-pool') and os.path.isfile(storage.file('file'))
+
+
+def test_capacities_that_could_never_converge_are_refused(storage):
+    source = storage.create_raw('source.raw', 4 << 20, PATTERN)
+    cases = [(dict(clone_from=source, capacity='1M'), 'is smaller than clone_from'),
+             (dict(backing_volume=source, capacity='2M'), 'is smaller than backing_volume'),
+             (dict(capacity=0, format='qcow2'), 'a qcow2 volume of capacity 0')]
+    for params, text in cases:
+        name = storage.name('new.img')
+        for check in (True, False):
+            result = run_module('volume', check=check, name=name, **params)
+            assert result['failed'] is True and text in result['msg'] and not result.get('changed'), result
+        assert storage.volume(name) is None
+    result = run_module('volume', name=storage.name('clone.raw'), clone_from=source, capacity='4M')
+    assert result['changed'] is True and result['capacity'] == 4 << 20
+    assert run_module('volume', name=storage.name('clone.raw'), clone_from=source, capacity='4M')['changed'] is False

@@ -45,7 +45,12 @@ def test_modes(value, mode):
     assert ST.mode_param(value) == mode
 
 
-@pytest.mark.parametrize('value', ['384', 'rw', '0800', '12', 'u+r'])
+@pytest.mark.parametrize('value,mode', [(420, 0o644), (416, 0o640), (0, 0), (0o7777, 0o7777)])
+def test_integer_modes_are_the_mode_itself_as_for_the_file_module(value, mode):
+    assert ST.mode_param(value) == mode
+
+
+@pytest.mark.parametrize('value', ['384', 'rw', '0800', '12', 'u+r', 5000, -1, True])
 def test_bad_modes(value):
     with pytest.raises(OperationFailed, match='Invalid mode'):
         ST.mode_param(value)
