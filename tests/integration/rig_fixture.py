@@ -30,20 +30,26 @@ def rig():
         yield started
 
 
-def where(rig, name):
-    """{'a': state, 'b': state} with state None, 'running' or 'defined'."""
+def on_each_host(rig, name, describe):
+    """{'a': ..., 'b': ...}: `describe(domain)` of the domain on each host, None where it is not."""
     found = {}
     for host in rig.hosts:
         conn = host.open()
         try:
             try:
                 domain = conn.lookupByName(name)
-                found[host.label] = 'running' if domain.isActive() else 'defined'
             except libvirt.libvirtError:
                 found[host.label] = None
+                continue
+            found[host.label] = describe(domain)
         finally:
             conn.close()
     return found
+
+
+def where(rig, name):
+    """{'a': state, 'b': state} with state None, 'running' or 'defined'."""
+    return on_each_host(rig, name, lambda domain: 'running' if domain.isActive() else 'defined')
 
 
 class RigGuest:
@@ -106,6 +112,14 @@ class RigGuest:
     def uptime(self, host):
         """Seconds since the guest booted, read through its shell on `host`."""
         return float(self.run(host, 'cat /proc/uptime').split()[0])
+
+
+@pytest.fixture(scope='module')
+def running_guest(rig, rig_guest_factory):
+    """One guest of the test module, started on host a."""
+    vm = rig_guest_factory('live')
+    vm.start(rig.a)
+    return vm
 
 
 @pytest.fixture(scope='module')

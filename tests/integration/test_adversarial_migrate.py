@@ -26,38 +26,30 @@ import pytest
 
 import ansible_module
 from conftest import run_module
-from rig_fixture import rig, rig_guest_factory  # noqa: F401  pylint: disable=unused-import
+from rig_fixture import on_each_host, rig, rig_guest_factory, running_guest  # noqa: F401  pylint: disable=unused-import
 
 SHARED = dict(unsafe=True)
 SLOW = dict(bandwidth=1)
-SNAPSHOTS = ['first', 'second']
+SNAPSHOTS = ('first', 'second')
 JOURNAL_NS = 'https://github.com/lifecycle-libvirt/lifecycle.libvirt/snapshots-in-transit'
 PAUSE_ENV = 'LIFECYCLE_LIBVIRT_TEST_PAUSE'
 
 
 # Looking at both hosts -------------------------------------------------------------
 
+def _describe(domain):
+    try:
+        domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, JOURNAL_NS, 0)
+        journal = True
+    except libvirt.libvirtError:
+        journal = False
+    return ('running' if domain.isActive() else 'defined',
+            sorted(snapshot.getName() for snapshot in domain.listAllSnapshots(0)), journal)
+
+
 def _state(rig, name):  # noqa: F811
     """Per host: None, or (state, snapshot names, journal present)."""
-    found = {}
-    for host in rig.hosts:
-        conn = host.open()
-        try:
-            try:
-                domain = conn.lookupByName(name)
-            except libvirt.libvirtError:
-                found[host.label] = None
-                continue
-            try:
-                domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, JOURNAL_NS, 0)
-                journal = True
-            except libvirt.libvirtError:
-                journal = False
-            found[host.label] = ('running' if domain.isActive() else 'defined',
-                                 sorted(s.getName() for s in domain.listAllSnapshots(0)), journal)
-        finally:
-            conn.close()
-    return found
+    return on_each_host(rig, name, _describe)
 
 
 def _current_snapshot(host, name):
@@ -155,44 +147,38 @@ def _converges_on_b(rig, vm, snapshots=SNAPSHOTS, **params):  # noqa: F811
     """The domain ends on b with its snapshots and no journal; a second run changes nothing."""
     result = _migrate(rig, vm, snapshots='move', **params)
     assert not result.get('failed'), result
-    assert _state(rig, vm.name) == {'a': None, 'b': ('running', snapshots, False)}
+    assert _state(rig, vm.name) == {'a': None, 'b': ('running', list(snapshots), False)}
     again = _migrate(rig, vm, snapshots='move', **params)
     assert not again.get('failed') and not again['changed'] and again['actions'] == [], again
     return result
 
 
 def _assert_on_a_intact(rig, vm, snapshots=SNAPSHOTS):  # noqa: F811
-    assert _state(rig, vm.name) == {'a': ('running', snapshots, False), 'b': None}
+    assert _state(rig, vm.name) == {'a': ('running', list(snapshots), False), 'b': None}
 
 
 # The guest ----------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
-def guest(rig, rig_guest_factory):  # noqa: F811
-    vm = rig_guest_factory('adv')
-    vm.start(rig.a)
-    return vm
-
-
 @pytest.fixture
-def vm(rig, guest):  # noqa: F811
+def vm(rig, running_guest):  # noqa: F811
     """The guest running on a with the snapshots `first` and `second` (current),
     whatever the previous test left."""
-    _settled(rig, guest.name)
-    placement = _state(rig, guest.name)
+    _settled(rig, running_guest.name)
+    placement = _state(rig, running_guest.name)
     if placement['b'] is not None:
-        back = _migrate(rig, guest, source=rig.b, dest=rig.a, snapshots='move')
+        back = _migrate(rig, running_guest, source=rig.b, dest=rig.a, snapshots='move')
         assert not back.get('failed'), back
     elif placement['a'][2]:
-        repaired = _migrate(rig, guest, source=rig.b, dest=rig.a, snapshots='move')  # undoes on a
+        # a is the destination here: the move is finished there
+        repaired = _migrate(rig, running_guest, source=rig.b, dest=rig.a, snapshots='move')
         assert not repaired.get('failed'), repaired
-    present = _state(rig, guest.name)['a'][1]
+    present = _state(rig, running_guest.name)['a'][1]
     for name in SNAPSHOTS:
         if name not in present:
-            taken = run_module('snapshot', uri=rig.a.uri, domain=guest.name, name=name)
+            taken = run_module('snapshot', uri=rig.a.uri, domain=running_guest.name, name=name)
             assert taken['changed'], taken
-    _assert_on_a_intact(rig, guest)
-    return guest
+    _assert_on_a_intact(rig, running_guest)
+    return running_guest
 
 
 # Signals during the migration ---------------------------------------------------
@@ -230,12 +216,12 @@ def test_sigkill_mid_migration_next_run_undoes_then_moves(rig, vm):  # noqa: F81
     # half-arrived guest on b goes away): the next run waits for that.
     check = _migrate(rig, vm, check=True, snapshots='move')
     assert check['changed'] and check['actions'] == ['undo snapshot move', 'migrate'], check
-    assert check['snapshots_moved'] == SNAPSHOTS
+    assert check['snapshots_moved'] == list(SNAPSHOTS)
     # The guest runs on a, its snapshots are only in the journal; check mode changed nothing.
     assert _state(rig, vm.name) == {'a': ('running', [], True), 'b': None}
 
     real = _converges_on_b(rig, vm)
-    assert real['actions'] == check['actions'] and real['snapshots_moved'] == SNAPSHOTS, real
+    assert real['actions'] == check['actions'] and real['snapshots_moved'] == list(SNAPSHOTS), real
     assert 'still on the source' in real['repaired']
     assert _current_snapshot(rig.b, vm.name) == 'second'
 
@@ -301,11 +287,11 @@ def test_sigkill_of_p2p_run_migration_goes_on_next_run_waits_and_finishes(rig, v
 # Two runs at once -------------------------------------------------------------------
 
 def test_two_runs_migrating_the_same_domain(rig, vm):  # noqa: F811
-    runs = [_start(rig, vm, snapshots='move') for _ in range(2)]
+    runs = [_start(rig, vm, snapshots='move'), _start(rig, vm, snapshots='move')]
     results = [run.finish()[0] for run in runs]
     assert not any(result.get('failed') for result in results), results
     assert sorted(result['changed'] for result in results) == [False, True], results
-    assert _state(rig, vm.name) == {'a': None, 'b': ('running', SNAPSHOTS, False)}
+    assert _state(rig, vm.name) == {'a': None, 'b': ('running', list(SNAPSHOTS), False)}
     _converges_on_b(rig, vm)
 
 
@@ -387,7 +373,7 @@ def test_passwords_in_uris_appear_nowhere(rig, vm):  # noqa: F811
     assert failed['failed'] and 'destination_reachable' in failed['msg'], failed
     for text in (output, failed_output):
         assert 'S3cret' not in text, text  # msg, every result field and the invocation echo
-    assert _state(rig, vm.name) == {'a': None, 'b': ('running', SNAPSHOTS, False)}
+    assert _state(rig, vm.name) == {'a': None, 'b': ('running', list(SNAPSHOTS), False)}
     _converges_on_b(rig, vm)
 
 
@@ -397,12 +383,12 @@ def test_yaml_typed_strings_are_understood(rig, vm):  # noqa: F811
     result = run_module('migrate', uri=rig.a.uri, dest_uri=rig.b.uri, name=vm.name, **params)
     assert not result.get('failed') and result['changed'], result
     assert result['flags'] == ['live', 'persist_dest', 'undefine_source', 'unsafe'], result
-    assert _state(rig, vm.name) == {'a': None, 'b': ('running', SNAPSHOTS, False)}
+    assert _state(rig, vm.name) == {'a': None, 'b': ('running', list(SNAPSHOTS), False)}
     again = run_module('migrate', uri=rig.a.uri, dest_uri=rig.b.uri, name=vm.name, **params)
     assert not again['changed'], again
     bad = run_module('migrate', uri=rig.a.uri, dest_uri=rig.b.uri, name=vm.name, live='maybe', bandwidth='fast')
     assert bad['failed'] and 'live' in bad['msg'], bad
-    assert _state(rig, vm.name) == {'a': None, 'b': ('running', SNAPSHOTS, False)}
+    assert _state(rig, vm.name) == {'a': None, 'b': ('running', list(SNAPSHOTS), False)}
 
 
 @pytest.mark.parametrize('dest_uri, message', [

@@ -9,7 +9,7 @@ refusal otherwise).
 import pytest
 
 from conftest import run_module
-from rig_fixture import rig, rig_guest_factory  # noqa: F401  pylint: disable=unused-import
+from rig_fixture import rig, rig_guest_factory, running_guest  # noqa: F401  pylint: disable=unused-import
 
 SHARED = dict(unsafe=True)
 
@@ -24,23 +24,16 @@ def _signature(result):
             [(check['name'], check['passed']) for check in result['checks']])
 
 
-@pytest.fixture(scope='module')
-def shared_guest(rig, rig_guest_factory):  # noqa: F811
-    vm = rig_guest_factory('live')
-    vm.start(rig.a)
-    return vm
-
-
 @pytest.fixture
-def on_a(rig, shared_guest):  # noqa: F811
+def on_a(rig, running_guest):  # noqa: F811
     """The shared guest, running on host a (put back there if a test left it on b)."""
-    placement = shared_guest.where()
+    placement = running_guest.where()
     if placement['b'] == 'running' and placement['a'] is None:
-        result = _run(rig, rig.b, rig.a, shared_guest.name, **SHARED)
+        result = _run(rig, rig.b, rig.a, running_guest.name, **SHARED)
         assert not result.get('failed'), result
     elif placement != {'a': 'running', 'b': None}:
         raise AssertionError('the shared guest is lost: %s' % placement)
-    return shared_guest
+    return running_guest
 
 
 def _assert_alive_on(vm, host, since):
