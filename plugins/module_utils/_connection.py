@@ -170,6 +170,10 @@ class LibvirtClient:
         return self._lookup('storage pool %s' % name, libvirt.VIR_ERR_NO_STORAGE_POOL,
                             self.conn.storagePoolLookupByName, name)
 
+    def network(self, name):
+        """The virtual network called `name`, or None when there is none."""
+        return self._lookup('network %s' % name, libvirt.VIR_ERR_NO_NETWORK, self.conn.networkLookupByName, name)
+
     def volume(self, pool, name):
         """The volume `name` of `pool` (a pool or its name), or None when either is missing."""
         if not isinstance(pool, libvirt.virStoragePool):

@@ -28,6 +28,26 @@ options:
     description: Add each domain's live XML to its facts.
     type: bool
     default: false
+  address_source:
+    description:
+      - Where each interface's RV(domains[].interfaces[].addresses) come from, as libvirt's
+        interfaceAddresses reads them - V(lease) the DHCP leases of the libvirt network it is plugged
+        into, V(agent) the QEMU guest agent, V(arp) the host's ARP table.
+      - Stopped domains have no addresses.
+    type: str
+    choices: [lease, agent, arp]
+    default: lease
+  wait_for_address:
+    description:
+      - Wait until the running domain O(name) has at least one address from O(address_source) before
+        reading the facts. Needs O(name).
+      - Fails naming the domain when none appears within O(address_timeout), or when it is not running.
+    type: bool
+    default: false
+  address_timeout:
+    description: Seconds O(wait_for_address) waits.
+    type: int
+    default: 120
 seealso:
   - module: lifecycle.libvirt.domain
 author:
@@ -44,6 +64,17 @@ EXAMPLES = r'''
     name: web01
     include_xml: true
   register: web01
+
+- name: Wait until web01 has a DHCP lease, then use its address
+  lifecycle.libvirt.domain_info:
+    name: web01
+    wait_for_address: true
+    address_timeout: 180
+  register: web01
+
+- name: Its first address
+  ansible.builtin.debug:
+    msg: "{{ web01.domains[0].interfaces[0].addresses[0].address }}"
 
 - name: Show the running ones
   ansible.builtin.debug:
@@ -95,10 +126,13 @@ domains:
       elements: dict
       sample: [{target: vda, device: disk, type: file, source: /var/lib/libvirt/images/web01.qcow2, format: qcow2}]
     interfaces:
-      description: Network interfaces - C(type), C(mac), C(source) (network, bridge or device), C(model).
+      description:
+        - Network interfaces - C(type), C(mac), C(source) (network, bridge or device), C(model), and
+          C(addresses), each with C(address), C(prefix), C(family) and C(source) (see O(address_source)).
       type: list
       elements: dict
-      sample: [{type: network, mac: "52:54:00:12:34:56", source: default, model: virtio}]
+      sample: [{type: network, mac: "52:54:00:12:34:56", source: default, model: virtio,
+                addresses: [{address: 192.168.122.45, prefix: 24, family: ipv4, source: lease}]}]
     xml:
       description: The live XML.
       type: str
@@ -106,14 +140,15 @@ domains:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import describe_domains
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._network import ADDRESS_ARGUMENT_SPEC, domain_facts
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(name=dict(type='str'), include_xml=dict(type='bool', default=False)),
+    spec = dict(name=dict(type='str'), include_xml=dict(type='bool', default=False))
+    spec.update(ADDRESS_ARGUMENT_SPEC)
+    module = LibvirtModule(argument_spec=spec, required_if=[('wait_for_address', True, ('name',))],
                            supports_check_mode=True)
-    module.run(lambda client: dict(changed=False, domains=describe_domains(
-        client, module.params['name'], module.params['include_xml'])))
+    module.run(lambda client: dict(changed=False, domains=domain_facts(client, module.params)))
 
 
 if __name__ == '__main__':

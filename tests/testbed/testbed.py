@@ -111,7 +111,7 @@ def test_session(conn):
 
 
 def sweep(conn, prefix=TEST_PREFIX):
-    """Destroy and undefine test domains, delete test volumes.
+    """Destroy and undefine test domains and networks, delete test volumes.
 
     Other sessions may add and remove objects meanwhile: one that vanishes
     under our hands is simply gone already.
@@ -119,6 +119,9 @@ def sweep(conn, prefix=TEST_PREFIX):
     for domain in conn.listAllDomains(0):
         if domain.name().startswith(prefix):
             _ignore_vanished(_remove_domain, domain)
+    for network in conn.listAllNetworks(0):
+        if network.name().startswith(prefix):
+            _ignore_vanished(_remove_network, network)
     for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
         try:
             pool.refresh(0)
@@ -139,12 +142,21 @@ def _remove_domain(domain):
                              | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
 
 
+def _remove_network(network):
+    persistent = network.isPersistent()
+    if network.isActive():
+        network.destroy()
+    if persistent:
+        network.undefine()
+
+
 def _ignore_vanished(operation, *args):
     try:
         return operation(*args)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_STORAGE_POOL,
-                                    libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_OPERATION_INVALID):
+                                    libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_NETWORK,
+                                    libvirt.VIR_ERR_OPERATION_INVALID):
             return None
         raise
 

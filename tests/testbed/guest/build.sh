@@ -95,6 +95,7 @@ done < <("$BUSYBOX" --list-full)
 install -m 0755 "$src_dir/init" "$root/init"
 install -m 0644 "$src_dir/inittab" "$root/etc/inittab"
 install -m 0755 "$src_dir/rc" "$root/etc/rc"
+install -m 0755 "$src_dir/udhcpc.script" "$root/etc/udhcpc.script"
 # busybox acpid runs /etc/acpi/<action> for an event; the power button is "PWRF/00000080".
 install -m 0755 "$src_dir/acpi-power-button" "$root/etc/acpi/PWRF/00000080"
 

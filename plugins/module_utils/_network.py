@@ -1,0 +1,762 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the lifecycle.libvirt collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""libvirt virtual networks: converge one, describe them, and the guest
+addresses they (or an agent, or the ARP table) know.
+
+Network XML is compared by its own rules, not the domain rules of `_xml`:
+
+* libvirt fills in a network's uuid, bridge (name, stp, delay), MAC and the
+  NAT port range; when the declaration leaves them out they are libvirt's
+  and never count as a change, and a redefinition keeps them (no churn);
+* everything else the declaration is complete: an element libvirt has and
+  the declaration lacks (a forward mode when the network is now isolated, a
+  DHCP range, a static host, a DNS entry) is a difference;
+* order does not matter (DHCP hosts added live go to the end of the list).
+
+On an active network, DHCP-host and DNS-host changes are applied live with
+virNetworkUpdate; any other change waits for a restart (`pending_restart`),
+done only with `restart_on_change`.  Everything that can be refused (bad
+addresses, overlapping ranges, a missing host bridge, a network guests
+use) is refused while planning, before anything changes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import copy
+import ipaddress
+
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import describe_domains
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
+
+NETWORK_STATES = ('present', 'absent', 'active', 'inactive')
+FORWARD_MODES = ('nat', 'route', 'isolated', 'open', 'bridge', 'macvtap')
+# Linux limits interface names to 15 characters (IFNAMSIZ - 1).
+MAX_BRIDGE_NAME = 15
+
+_HOST_SPEC = dict(mac=dict(type='str'), ip=dict(type='str', required=True), name=dict(type='str'))
+_IP_SPEC = dict(
+    address=dict(type='str', required=True),
+    dhcp_ranges=dict(type='list', elements='dict', default=[],
+                     options=dict(start=dict(type='str', required=True), end=dict(type='str', required=True))),
+    dhcp_hosts=dict(type='list', elements='dict', default=[], options=_HOST_SPEC),
+)
+STRUCTURED_OPTIONS = ('forward_mode', 'bridge', 'forward_dev', 'ipv4', 'ipv6', 'dns_hosts', 'domain', 'mtu')
+
+NETWORK_ARGUMENT_SPEC = dict(
+    name=dict(type='str'),
+    xml=dict(type='str'),
+    state=dict(type='str', default='active', choices=list(NETWORK_STATES)),
+    autostart=dict(type='bool'),
+    force=dict(type='bool', default=False),
+    restart_on_change=dict(type='bool', default=False),
+    forward_mode=dict(type='str', choices=list(FORWARD_MODES)),
+    bridge=dict(type='str'),
+    forward_dev=dict(type='str'),
+    ipv4=dict(type='dict', options=_IP_SPEC),
+    ipv6=dict(type='dict', options=_IP_SPEC),
+    dns_hosts=dict(type='list', elements='dict',
+                   options=dict(ip=dict(type='str', required=True),
+                                hostnames=dict(type='list', elements='str', required=True))),
+    domain=dict(type='str'),
+    mtu=dict(type='int'),
+)
+NETWORK_MUTUALLY_EXCLUSIVE = [('xml', option) for option in STRUCTURED_OPTIONS]
+
+NETWORK_INFO_ARGUMENT_SPEC = dict(
+    name=dict(type='str'),
+    include_xml=dict(type='bool', default=False),
+)
+
+ADDRESS_SOURCES = ('lease', 'agent', 'arp')
+ADDRESS_ARGUMENT_SPEC = dict(
+    address_source=dict(type='str', default='lease', choices=list(ADDRESS_SOURCES)),
+    wait_for_address=dict(type='bool', default=False),
+    address_timeout=dict(type='int', default=120),
+)
+
+# Elements under <network> that libvirt adds by itself when they are not
+# declared, and attributes/children it adds to declared elements.
+_FILLED_CHILDREN = {'network': ('uuid', 'mac', 'bridge'), 'forward': ('nat', 'interface', 'pf', 'address')}
+_FILLED_ATTRIBUTES = {'network': ('connections', 'ipv6'), 'bridge': ('stp', 'delay'),
+                      'interface': ('connections',), 'pf': ('connections',)}
+# Forward modes whose network has a bridge of its own, made by libvirt.
+_OWN_BRIDGE_MODES = (None, 'nat', 'route', 'open')
+
+
+# Declaring ---------------------------------------------------------------------
+
+class NetworkSpec:
+    """The declared network (XML or structured options), validated offline."""
+
+    def __init__(self, params):
+        self.state = params['state']
+        self.autostart = params['autostart']
+        self.force = params['force']
+        self.restart_on_change = params['restart_on_change']
+        self.declared = None
+        if params['xml'] is not None:
+            try:
+                self.declared = _xml.parse_xml(params['xml'], 'xml')
+            except _xml.XMLError as exc:
+                raise OperationFailed('Invalid network XML: %s' % exc)
+            if self.declared.tag != 'network':
+                raise OperationFailed('Invalid network XML: the root element is <%s>, expected <network>'
+                                      % self.declared.tag)
+        elif any(params[option] is not None for option in STRUCTURED_OPTIONS):
+            if not params['name']:
+                raise OperationFailed('name is required with structured network options')
+            self.declared = network_xml(params)
+        self.name = self._name(params['name'])
+        if self.declared is not None:
+            check_addresses(self.declared)
+
+    def _name(self, name):
+        xml_name = None
+        if self.declared is not None:
+            xml_name = (self.declared.findtext('name') or '').strip() or None
+            if xml_name is None:
+                raise OperationFailed('Invalid network XML: it has no <name>')
+        if name and xml_name and name != xml_name:
+            raise OperationFailed('name %r disagrees with the <name> %r in xml' % (name, xml_name))
+        if not (name or xml_name):
+            raise OperationFailed('one of name or xml is required')
+        return name or xml_name
+
+    @property
+    def forward_mode(self):
+        return forward_mode(self.declared)
+
+
+def forward_mode(network):
+    """The forward mode of a network element; None for an isolated network."""
+    forward = network.find('forward')
+    if forward is None:
+        return None
+    mode = forward.get('mode', 'nat')
+    # libvirt spells a macvtap network as mode='bridge' without a <bridge>.
+    return 'macvtap' if mode == 'bridge' and network.find('bridge') is None else mode
+
+
+def _sub(parent, tag, text=None, **attributes):
+    element = _xml.etree.SubElement(parent, tag, **dict((k, str(v)) for k, v in attributes.items() if v is not None))
+    if text is not None:
+        element.text = text
+    return element
+
+
+def network_xml(params):
+    """The <network> element the structured options describe."""
+    network = _xml.etree.Element('network')
+    _sub(network, 'name', params['name'])
+    mode, dev = params['forward_mode'], params['forward_dev']
+    if mode == 'macvtap' and (not dev or params['bridge'] is not None):
+        raise OperationFailed('forward_mode=macvtap needs forward_dev, the host interface to attach to, '
+                              'and no bridge')
+    if dev is not None and mode in (None, 'isolated', 'bridge'):
+        raise OperationFailed('forward_dev needs forward_mode nat, route, open or macvtap')
+    if mode == 'macvtap':
+        _sub(_sub(network, 'forward', mode='bridge'), 'interface', dev=dev)
+    elif mode not in (None, 'isolated'):
+        _sub(network, 'forward', mode=mode, dev=dev)
+    if params['bridge'] is not None:
+        _sub(network, 'bridge', name=params['bridge'])
+    elif mode == 'bridge':
+        raise OperationFailed('forward_mode=bridge needs bridge, the name of an existing host bridge')
+    if params['mtu'] is not None:
+        _sub(network, 'mtu', size=params['mtu'])
+    if params['domain'] is not None:
+        _sub(network, 'domain', name=params['domain'])
+    if params['dns_hosts']:
+        dns = _sub(network, 'dns')
+        for entry in params['dns_hosts']:
+            host = _sub(dns, 'host', ip=entry['ip'])
+            for hostname in entry['hostnames']:
+                _sub(host, 'hostname', hostname)
+    for family in ('ipv4', 'ipv6'):
+        if params[family] is not None:
+            _ip_element(network, family, params[family])
+    return network
+
+
+def _ip_element(network, family, options):
+    try:
+        interface = ipaddress.ip_interface(options['address'])
+    except ValueError as exc:
+        raise OperationFailed('Invalid %s address %r: %s (write it as address/prefix, e.g. 192.168.100.1/24)'
+                              % (family, options['address'], exc))
+    if (interface.version == 4) != (family == 'ipv4'):
+        raise OperationFailed('Invalid %s address %r: it is an IPv%d address' % (family, options['address'],
+                                                                               interface.version))
+    ip = _sub(network, 'ip', family='ipv6' if family == 'ipv6' else None, address=interface.ip,
+              prefix=interface.network.prefixlen)
+    if options['dhcp_ranges'] or options['dhcp_hosts']:
+        dhcp = _sub(ip, 'dhcp')
+        for dhcp_range in options['dhcp_ranges']:
+            _sub(dhcp, 'range', start=dhcp_range['start'], end=dhcp_range['end'])
+        for host in options['dhcp_hosts']:
+            if family == 'ipv4' and not host['mac']:
+                raise OperationFailed('Invalid DHCP host %s: an IPv4 static host needs its mac' % host['ip'])
+            _sub(dhcp, 'host', mac=host['mac'], name=host['name'], ip=host['ip'])
+
+
+def _address(text, what):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise OperationFailed('Invalid %s %r: not an IP address' % (what, text))
+
+
+def ip_networks(network):
+    """[(ip element, ipaddress network)] of a <network> element."""
+    found = []
+    for ip in network.findall('ip'):
+        address = _address(ip.get('address'), 'ip address')
+        if ip.get('prefix') is not None:
+            suffix = ip.get('prefix')
+        elif ip.get('netmask') is not None:
+            suffix = ip.get('netmask')
+        else:
+            suffix = '64' if address.version == 6 else '24'
+        try:
+            found.append((ip, ipaddress.ip_interface('%s/%s' % (address, suffix)).network))
+        except ValueError as exc:
+            raise OperationFailed('Invalid address %s/%s: %s' % (address, suffix, exc))
+    return found
+
+
+def check_addresses(network):
+    """Refuse DHCP ranges and hosts outside their network, ranges that
+    overlap, and hosts given twice; without a daemon (pure)."""
+    for ip, subnet in ip_networks(network):
+        gateway = _address(ip.get('address'), 'ip address')
+        if gateway in (subnet.network_address, subnet.broadcast_address) and subnet.num_addresses > 2:
+            raise OperationFailed('Invalid address %s: it is the network or broadcast address of %s, not a host '
+                                  'address' % (gateway, subnet))
+        ranges = []
+        for dhcp_range in ip.findall('dhcp/range'):
+            start = _address(dhcp_range.get('start'), 'DHCP range start')
+            end = _address(dhcp_range.get('end'), 'DHCP range end')
+            for end_point in (start, end):
+                if end_point not in subnet:
+                    raise OperationFailed('Invalid DHCP range %s-%s: %s is outside the network %s'
+                                          % (start, end, end_point, subnet))
+            if start > end:
+                raise OperationFailed('Invalid DHCP range %s-%s: the start is after the end' % (start, end))
+            if start <= gateway <= end:
+                raise OperationFailed('Invalid DHCP range %s-%s: it contains the network\'s own address %s'
+                                      % (start, end, gateway))
+            for other_start, other_end in ranges:
+                if start <= other_end and other_start <= end:
+                    raise OperationFailed('Invalid DHCP ranges: %s-%s overlaps %s-%s'
+                                          % (start, end, other_start, other_end))
+            ranges.append((start, end))
+        seen = {}
+        for host in ip.findall('dhcp/host'):
+            address = _address(host.get('ip'), 'DHCP host address')
+            if address not in subnet:
+                raise OperationFailed('Invalid DHCP host %s: the address is outside the network %s'
+                                      % (address, subnet))
+            if address == gateway:
+                raise OperationFailed('Invalid DHCP host %s: it is the network\'s own address' % address)
+            for key in ('ip', 'mac', 'name'):
+                value = host.get(key)
+                if value is not None and (key, value.lower()) in seen:
+                    raise OperationFailed('Invalid DHCP hosts: %s %s is given twice' % (key, value))
+                if value is not None:
+                    seen[(key, value.lower())] = True
+
+
+def overlapping_subnets(declared_subnets, other_subnets):
+    """[(ours, theirs, what)] of declared subnets that overlap another
+    network's, `other_subnets` being [(subnet, what)]."""
+    return [(ours, theirs, what) for ours in declared_subnets for theirs, what in other_subnets
+            if ours.version == theirs.version and ours.overlaps(theirs)]
+
+
+# Comparing ---------------------------------------------------------------------
+
+def without_filled_in(actual, declared):
+    """A copy of libvirt's element without what libvirt filled in and the
+    declaration leaves out (recursively, along declared elements)."""
+    actual = copy.deepcopy(actual)
+    _strip(actual, declared)
+    return actual
+
+
+def _strip(actual, declared):
+    for name in _FILLED_ATTRIBUTES.get(actual.tag, ()):
+        if declared is None or declared.get(name) is None:
+            actual.attrib.pop(name, None)
+    for child in list(actual):
+        counterpart = declared.find(child.tag) if declared is not None else None
+        if counterpart is None and child.tag in _FILLED_CHILDREN.get(actual.tag, ()):
+            actual.remove(child)
+        else:
+            _strip(child, counterpart)
+
+
+def _label(element):
+    attributes = ','.join('%s=%s' % item for item in sorted(element.attrib.items()))
+    text = (element.text or '').strip()
+    return '%s%s%s' % (element.tag, '[%s]' % attributes if attributes else '', '=%s' % text if text else '')
+
+
+def _paths(element, prefix=''):
+    path = '%s/%s' % (prefix, _label(element))
+    yield path
+    for child in element:
+        for sub in _paths(child, path):
+            yield sub
+
+
+def differences(declared, actual):
+    """Readable differences between a declared network and libvirt's, order
+    and libvirt's fill-ins ignored; empty when they are the same."""
+    wanted = collections.Counter(_paths(declared))
+    have = collections.Counter(_paths(without_filled_in(actual, declared)))
+    removed = sorted((have - wanted).elements())
+    added = sorted((wanted - have).elements())
+    return ['%s: removed' % path for path in removed] + ['%s: added' % path for path in added]
+
+
+def merged_definition(declared, actual):
+    """The declaration completed with what libvirt generated (uuid, MAC, the
+    bridge it picked), so that redefining churns nothing."""
+    merged = copy.deepcopy(declared)
+    if actual is None:
+        return merged
+    # Each goes right after <name>: inserted last first, they read uuid, mac, bridge.
+    if merged.find('bridge') is None and actual.find('bridge') is not None \
+            and forward_mode(merged) in _OWN_BRIDGE_MODES and forward_mode(actual) in _OWN_BRIDGE_MODES:
+        merged.insert(1, copy.deepcopy(actual.find('bridge')))
+    for tag in ('mac', 'uuid'):
+        if merged.find(tag) is None and actual.find(tag) is not None:
+            merged.insert(1, copy.deepcopy(actual.find(tag)))
+    return merged
+
+
+# Live updates: DHCP hosts and DNS hosts ----------------------------------------
+
+class HostEntry:
+    """One DHCP host or DNS host: what virNetworkUpdate needs to add or
+    delete it."""
+
+    def __init__(self, section, parent_index, element):
+        self.section = section
+        self.parent_index = parent_index
+        self.xml = _xml.etree.tostring(element, encoding='unicode')
+        self.key = (section, parent_index, tuple(sorted(_paths(element))))
+
+    def describe(self):
+        return self.xml.strip()
+
+
+def split_hosts(network):
+    """(the network without its DHCP and DNS hosts, [HostEntry])."""
+    rest = copy.deepcopy(network)
+    entries = []
+    for index, ip in enumerate(rest.findall('ip')):
+        for host in ip.findall('dhcp/host'):
+            entries.append(HostEntry('dhcp-host', index, host))
+            host.getparent().remove(host)
+    for host in rest.findall('dns/host'):
+        entries.append(HostEntry('dns-host', -1, host))
+        host.getparent().remove(host)
+    # <dns> or <dhcp> holding only hosts: libvirt adds and drops it with them.
+    for holder in rest.findall('dns') + rest.findall('ip/dhcp'):
+        if len(holder) == 0 and not holder.attrib:
+            holder.getparent().remove(holder)
+    return rest, entries
+
+
+def host_updates(declared, live):
+    """The live updates that turn `live` into `declared`: ([to delete],
+    [to add]) of HostEntry, or None when other things differ too."""
+    declared_rest, declared_hosts = split_hosts(declared)
+    live_rest, live_hosts = split_hosts(live)
+    if differences(declared_rest, live_rest):
+        return None
+    wanted = set(entry.key for entry in declared_hosts)
+    have = set(entry.key for entry in live_hosts)
+    return ([entry for entry in live_hosts if entry.key not in wanted],
+            [entry for entry in declared_hosts if entry.key not in have])
+
+
+# Observing ---------------------------------------------------------------------
+
+def _network_facts_xml(client, network, flags=0):
+    return _xml.parse_xml(client.call('read network %s' % network.name(), network.XMLDesc, flags), 'network XML')
+
+
+def network_users(client, network):
+    """Names of the running domains plugged into `network`, from libvirt's
+    own record of the network's ports."""
+    users = set()
+    for port in client.call('list the ports of network %s' % network.name(), network.listAllPorts, 0):
+        try:
+            owner = _xml.parse_xml(port.XMLDesc(0), 'network port XML').findtext('owner/name')
+        except libvirt.libvirtError:
+            continue  # the port went away while we looked
+        if owner:
+            users.add(owner)
+    return sorted(users)
+
+
+def _other_subnets(client, name):
+    found = []
+    for network in client.call('list networks', client.conn.listAllNetworks, 0):
+        if network.name() == name:
+            continue
+        try:
+            root = _network_facts_xml(client, network)
+        except OperationFailed:
+            continue
+        found += [(subnet, 'network %s' % network.name()) for _ip, subnet in ip_networks(root)]
+    return found
+
+
+def _host_interface_type(client, name):
+    """'bridge', 'ethernet', ... for a host interface libvirt sees, or None."""
+    try:
+        interface = client.conn.interfaceLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_INTERFACE:
+            return None
+        raise OperationFailed('Failed to look up host interface %s: %s' % (name, exc.get_error_message()))
+    root = _xml.parse_xml(client.call('read host interface %s' % name, interface.XMLDesc, 0), 'interface XML')
+    return root.get('type')
+
+
+def preflight(client, spec):
+    """What libvirt would refuse only when the network starts, or after
+    defining it: checked first, so that nothing changes."""
+    declared, name = spec.declared, spec.name
+    errors = _xml.schema_errors(declared, 'network.rng') if client.local_schemas_apply else None
+    if errors:
+        raise OperationFailed('Failed to define network %s: the XML does not follow libvirt\'s schema: %s'
+                              % (name, errors))
+    mode = spec.forward_mode
+    bridge = _xml.attribute_of(declared, 'bridge', 'name')
+    if mode == 'bridge' and bridge is not None and _host_interface_type(client, bridge) != 'bridge':
+        raise OperationFailed('Failed to define network %s: the host has no bridge %s (forward_mode=bridge '
+                              'attaches to an existing bridge)' % (name, bridge))
+    devices = [declared.find('forward').get('dev')] if declared.find('forward') is not None else []
+    devices += [interface.get('dev') for interface in declared.findall('forward/interface')]
+    for dev in sorted(set(d for d in devices if d)):
+        if _host_interface_type(client, dev) is None:
+            raise OperationFailed('Failed to define network %s: the host has no interface %s' % (name, dev))
+    if mode in _OWN_BRIDGE_MODES and bridge is not None and len(bridge) > MAX_BRIDGE_NAME:
+        raise OperationFailed('Failed to define network %s: the bridge name %s is longer than %d characters'
+                              % (name, bridge, MAX_BRIDGE_NAME))
+    overlaps = overlapping_subnets([subnet for _ip, subnet in ip_networks(declared)], _other_subnets(client, name))
+    if overlaps:
+        raise OperationFailed('Failed to define network %s: its addresses overlap those of another network: %s'
+                              % (name, '; '.join('%s overlaps %s of %s' % o for o in overlaps)))
+
+
+# Converging --------------------------------------------------------------------
+
+def _view(exists, active, autostart, persistent):
+    state = 'absent' if not exists else ('active' if active else 'inactive')
+    return 'state: %s\nautostart: %s\npersistent: %s\n' % (state, str(bool(autostart)).lower(),
+                                                            str(bool(persistent)).lower())
+
+
+def converge_network(client, params, check_mode, diff_mode=False):
+    """Bring one network to the declared state and definition."""
+    result = _NetworkConvergence(client, NetworkSpec(params), Changes(check_mode)).run()
+    if not diff_mode:
+        result.pop('diff')
+    return result
+
+
+class _NetworkConvergence:
+    def __init__(self, client, spec, changes):
+        self.client = client
+        self.spec = spec
+        self.changes = changes
+        self.name = spec.name
+        self.network = None
+
+    def _observe(self):
+        call = self.client.call
+        self.network = self.client.network(self.name)
+        network = self.network
+        if network is None:
+            return dict(exists=False, active=False, persistent=False, autostart=False)
+        persistent = bool(call('read network %s' % self.name, network.isPersistent))
+        return dict(exists=True, active=bool(call('read network %s' % self.name, network.isActive)),
+                    persistent=persistent,
+                    autostart=persistent and bool(call('read autostart of network %s' % self.name,
+                                                       network.autostart)))
+
+    def _refuse_if_used(self, what):
+        users = network_users(self.client, self.network)
+        if users and not self.spec.force:
+            raise OperationFailed('Failed to %s network %s: running domain(s) %s use it; set force=true to do it '
+                                  'anyway (they lose their connection)' % (what, self.name, ', '.join(users)))
+
+    def _plan(self, observed):
+        """(steps, live host updates, pending_restart, current definition, differences)."""
+        spec, steps = self.spec, []
+        updates, pending, current, found = None, False, None, []
+        if spec.state == 'absent':
+            if observed['exists']:
+                if observed['active']:
+                    self._refuse_if_used('remove')
+                    steps.append('stop')
+                if observed['persistent']:
+                    steps.append('undefine')
+            return steps, updates, pending, current, found
+        if not observed['exists'] and spec.declared is None:
+            raise OperationFailed('network %s does not exist; xml or the structured options are required to '
+                                  'create it' % self.name)
+        will_be_active = observed['active']
+        if spec.declared is not None:
+            flags = libvirt.VIR_NETWORK_XML_INACTIVE if observed['persistent'] else 0
+            current = _network_facts_xml(self.client, self.network, flags) if observed['exists'] else None
+            found = differences(spec.declared, current) if current is not None else []
+            if current is None or found or not observed['persistent']:
+                preflight(self.client, spec)
+                steps.append('define')
+        if spec.state == 'active' and not observed['active']:
+            steps.append('start')
+            will_be_active = True
+        elif spec.state == 'inactive' and observed['active']:
+            self._refuse_if_used('stop')
+            steps.append('stop')
+            will_be_active = False
+        if spec.declared is not None and observed['active'] and will_be_active:
+            live = _network_facts_xml(self.client, self.network)
+            if differences(spec.declared, live):
+                updates = host_updates(spec.declared, live)
+                if updates is None:
+                    pending = True
+                    if spec.restart_on_change:
+                        self._refuse_if_used('restart')
+                        steps += ['stop', 'start']
+                        pending = False
+                else:
+                    steps += ['update live'] * bool(updates[0] or updates[1])
+        if spec.autostart is not None and spec.autostart != observed['autostart']:
+            steps.append('set autostart')
+        return steps, updates, pending, current, found
+
+    def _predicted(self, observed, steps):
+        if self.spec.state == 'absent':
+            return dict(exists=False, active=False, persistent=False, autostart=False)
+        active = {'active': True, 'inactive': False}.get(self.spec.state, observed['active'])
+        persistent = observed['persistent'] or 'define' in steps
+        autostart = self.spec.autostart if self.spec.autostart is not None else observed['autostart']
+        return dict(exists=True, active=active, persistent=persistent, autostart=bool(autostart) and persistent)
+
+    def run(self):
+        watch = Stopwatch()
+        observed = self._observe()
+        steps, updates, pending, current, found = self._plan(observed)
+        predicted = self._predicted(observed, steps)
+        header = 'network %s' % self.name
+        diff = [dict(before_header=header, after_header=header, before=_view(**observed), after=_view(**predicted))]
+        define_xml = None
+        if self.spec.declared is not None and self.spec.state != 'absent':
+            merged = merged_definition(self.spec.declared, current)
+            define_xml = _xml.to_text(merged)
+            diff.append(dict(before_header='%s XML (stored definition)' % self.name,
+                             after_header='%s XML (declared)' % self.name,
+                             before=_xml.to_text(current) if current is not None else '', after=define_xml))
+        result = dict(name=self.name, actions=self.changes.actions, diff=diff, differences=found,
+                      live_updates=[('delete ' if i == 0 else 'add ') + entry.describe()
+                                    for i, group in enumerate(updates or ([], [])) for entry in group])
+        try:
+            for step in steps:
+                self.changes.apply(step, self._perform, step, define_xml, updates)
+        except OperationFailed as exc:
+            if not observed['exists'] and self.network is not None:
+                # A new network that libvirt would not start (its bridge or
+                # addresses are taken on the host): leave nothing behind.
+                self._undo_define()
+                del self.changes.actions[:]
+            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
+            raise
+        after = predicted if self.changes.check_mode else self._observe()
+        result.update(state='absent' if not after['exists'] else ('active' if after['active'] else 'inactive'),
+                      autostart=after['autostart'], persistent=after['persistent'],
+                      bridge=self._bridge() if after['exists'] and not self.changes.check_mode else None,
+                      pending_restart=pending, changed=self.changes.changed, duration=watch.rounded())
+        return result
+
+    def _undo_define(self):
+        try:
+            self.network.undefine()
+        except libvirt.libvirtError:
+            pass  # reported failure stands; the caller names it
+
+    def _bridge(self):
+        return _xml.attribute_of(_network_facts_xml(self.client, self.network), 'bridge', 'name')
+
+    def _perform(self, step, define_xml, updates):
+        name, call = self.name, self.client.call
+        if step == 'define':
+            self.network = call('define network %s' % name, self.client.conn.networkDefineXML, define_xml)
+        elif step == 'start':
+            call('start network %s' % name, self.network.create)
+        elif step == 'stop':
+            call('stop network %s' % name, self.network.destroy)
+        elif step == 'update live':
+            deletions, additions = updates
+            for command, entries in ((libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, deletions),
+                                     (libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, additions)):
+                for entry in entries:
+                    section = (libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST if entry.section == 'dhcp-host'
+                               else libvirt.VIR_NETWORK_SECTION_DNS_HOST)
+                    call('update %s of network %s' % (entry.section, name), self.network.update, command, section,
+                         entry.parent_index, entry.xml, libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE)
+        elif step == 'set autostart':
+            call('set autostart of network %s' % name, self.network.setAutostart, int(self.spec.autostart))
+        elif step == 'undefine':
+            call('undefine network %s' % name, self.network.undefine)
+
+
+# Describing --------------------------------------------------------------------
+
+def describe_networks(client, name=None, include_xml=False):
+    """Facts about one network (`name`) or every network of the connection."""
+    if name is not None:
+        network = client.network(name)
+        if network is None:
+            raise OperationFailed('Failed to find network %s: no network with that name at %s' % (name, client.uri))
+        networks = [network]
+    else:
+        networks = sorted(client.call('list networks', client.conn.listAllNetworks, 0), key=lambda n: n.name())
+    described = []
+    for network in networks:
+        try:
+            described.append(_describe_network(client, network, include_xml))
+        except OperationFailed as exc:
+            if name is not None or exc.libvirt_code != libvirt.VIR_ERR_NO_NETWORK:
+                raise
+            # A transient network that stopped while we listed: it is gone.
+    return described
+
+
+def _describe_network(client, network, include_xml):
+    name, call = network.name(), client.call
+    what = 'read network %s' % name
+    active = bool(call(what, network.isActive))
+    persistent = bool(call(what, network.isPersistent))
+    xml_text = call(what, network.XMLDesc, 0)
+    root = _xml.parse_xml(xml_text, 'network XML')
+    facts = dict(
+        name=name,
+        uuid=network.UUIDString(),
+        state='active' if active else 'inactive',
+        persistent=persistent,
+        autostart=persistent and bool(call(what, network.autostart)),
+        forward_mode=forward_mode(root) or 'isolated',
+        bridge=_xml.attribute_of(root, 'bridge', 'name'),
+        domain=_xml.attribute_of(root, 'domain', 'name'),
+        mtu=int(_xml.attribute_of(root, 'mtu', 'size')) if root.find('mtu') is not None else None,
+        addresses=[_describe_ip(ip, subnet) for ip, subnet in ip_networks(root)],
+        dns_hosts=[dict(ip=host.get('ip'), hostnames=[h.text for h in host.findall('hostname')])
+                   for host in root.findall('dns/host')],
+        dhcp_leases=[_describe_lease(lease) for lease in call('read the DHCP leases of network %s' % name,
+                                                               network.DHCPLeases)] if active else [],
+        users=network_users(client, network) if active else [],
+    )
+    if include_xml:
+        facts['xml'] = xml_text
+    return facts
+
+
+def _describe_ip(ip, subnet):
+    return dict(family='ipv%d' % subnet.version, address=ip.get('address'), prefix=subnet.prefixlen,
+                network=str(subnet),
+                dhcp_ranges=[dict(start=r.get('start'), end=r.get('end')) for r in ip.findall('dhcp/range')],
+                dhcp_hosts=[dict(mac=h.get('mac'), ip=h.get('ip'), name=h.get('name')) for h in ip.findall('dhcp/host')])
+
+
+def _describe_lease(lease):
+    family = {libvirt.VIR_IP_ADDR_TYPE_IPV4: 'ipv4', libvirt.VIR_IP_ADDR_TYPE_IPV6: 'ipv6'}.get(lease['type'])
+    return dict(mac=lease['mac'], address=lease['ipaddr'], prefix=lease['prefix'], family=family,
+                hostname=lease['hostname'], client_id=lease['clientid'], expiry_time=lease['expirytime'])
+
+
+# Guest addresses ---------------------------------------------------------------
+
+_ADDRESS_SOURCE_FLAGS = {'lease': 'VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE',
+                         'agent': 'VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT',
+                         'arp': 'VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP'}
+
+
+def interface_addresses(client, domain, source):
+    """{mac: [address dict]} of a running domain, as libvirt's
+    interfaceAddresses reports them from `source` (lease, agent or arp).
+    A source that knows nothing (no agent, no lease yet) gives {}."""
+    try:
+        reported = domain.interfaceAddresses(getattr(libvirt, _ADDRESS_SOURCE_FLAGS[source]), 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
+            return {}  # it stopped, or is not running
+        if source == 'agent' and exc.get_error_code() in (libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+                                                          libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
+            return {}  # no guest agent: it knows no address
+        raise OperationFailed('Failed to read the interface addresses of domain %s from the %s source: %s'
+                              % (domain.name(), source, exc.get_error_message()), exc.get_error_code())
+    found = {}
+    for interface in (reported or {}).values():
+        mac = (interface.get('hwaddr') or '').lower()
+        found.setdefault(mac, []).extend(
+            dict(address=a['addr'], prefix=a['prefix'], source=source,
+                 family='ipv6' if a['type'] == libvirt.VIR_IP_ADDR_TYPE_IPV6 else 'ipv4')
+            for a in interface.get('addrs') or [])
+    return found
+
+
+def add_addresses(client, facts, source):
+    """Give each interface of each described domain (domain_info's facts)
+    its `addresses`; a stopped domain's interfaces have none."""
+    for domain_facts in facts:
+        known = {}
+        if domain_facts['state'] in ('running', 'paused'):
+            domain = client.domain(domain_facts['name'])
+            if domain is not None:
+                known = interface_addresses(client, domain, source)
+        for interface in domain_facts['interfaces']:
+            interface['addresses'] = known.get((interface['mac'] or '').lower(), [])
+    return facts
+
+
+def wait_for_address(client, name, source, timeout):
+    """Wait until the running domain `name` has an address from `source`;
+    a clear failure naming it when it does not within `timeout` seconds."""
+    domain = client.domain(name)
+    if domain is None:
+        raise OperationFailed('Failed to wait for an address of domain %s: no domain with that name at %s'
+                              % (name, client.uri))
+
+    def has_address():
+        if not client.is_active(domain):
+            raise OperationFailed('Failed to wait for an address of domain %s: it is not running' % name)
+        return any(interface_addresses(client, domain, source).values())
+
+    try:
+        return wait_until(has_address, timeout, 'an address', interval=1.0)
+    except WaitTimeout as exc:
+        raise OperationFailed('Timed out after %.0f s waiting for an IP address of domain %s (source: %s); is it '
+                              'on a network with DHCP, or does it run a guest agent?' % (exc.elapsed, name, source))
+
+
+def domain_facts(client, params):
+    """domain_info's facts with each interface's addresses, after waiting
+    for one when asked."""
+    if params['wait_for_address']:
+        wait_for_address(client, params['name'], params['address_source'], params['address_timeout'])
+    return add_addresses(client, describe_domains(client, params['name'], params['include_xml']),
+                         params['address_source'])
