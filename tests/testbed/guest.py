@@ -9,7 +9,9 @@ initramfs. It boots in a few seconds under TCG and
 * powers off cleanly on the ACPI power button, unless booted with
   ``noacpi=True`` (then it ignores it, to test forced shutdown);
 * runs a root shell on ttyS1, reachable through a unix socket
-  (:class:`GuestShell`).
+  (:class:`GuestShell`);
+* with a NIC (``extra_devices``), asks for a DHCP lease on eth0 with
+  busybox ``udhcpc`` in the background, after the ready marker.
 
 Standard library only: the tests decide how to reach libvirt.
 """

@@ -19,6 +19,8 @@ PACKAGES=(
   scrub virtinst
   # the test guest is built from Debian's busybox; the rig uses iproute2
   busybox-static iproute2 util-linux
+  # libvirt networks: dnsmasq serves their DHCP and DNS, iptables their NAT
+  dnsmasq-base iptables
   # makes `make test` usable on minimal images
   make rsync git
 )
