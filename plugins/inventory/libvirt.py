@@ -78,21 +78,14 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/lifecycle-libvirt-inventory
 '''
 
-import re
-
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import (
-    LIBVIRT_IMPORT_ERROR, LibvirtClient, OperationFailed)
+    LIBVIRT_IMPORT_ERROR, LibvirtClient, OperationFailed, mask_uri)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import describe_domains
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._network import add_addresses
-
-
-def masked_uri(uri):
-    """The URI with the password of its user part, if any, replaced."""
-    return re.sub(r'^([^:/]+://[^:/@]*):[^@/]*@', r'\1:********@', uri)
 
 
 def metadata_tags(root, namespace):
@@ -162,8 +155,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 client = LibvirtClient(uri)
                 records += host_records(client, self.get_option('address_source'), self.get_option('tags_namespace'))
             except OperationFailed as exc:
-                message = 'lifecycle.libvirt.libvirt: hypervisor %s skipped: %s' % (
-                    masked_uri(uri), str(exc).replace(uri, masked_uri(uri)))
+                # LibvirtClient's messages show the URI masked already.
+                message = 'lifecycle.libvirt.libvirt: hypervisor %s skipped: %s' % (mask_uri(uri), exc)
                 if self.get_option('strict'):
                     raise AnsibleParserError(message)
                 self.display.warning(message)
@@ -180,8 +173,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host = record['libvirt_%s' % naming]
             if host in seen:
                 self.display.warning('lifecycle.libvirt.libvirt: domain %s of %s skipped: a domain of that %s '
-                                     'comes from %s already' % (host, masked_uri(record['libvirt_uri']), naming,
-                                                                 masked_uri(seen[host])))
+                                     'comes from %s already' % (host, record['libvirt_uri'], naming, seen[host]))
                 continue
             seen[host] = record['libvirt_uri']
             self.inventory.add_host(host)

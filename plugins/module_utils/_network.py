@@ -192,8 +192,8 @@ def _ip_element(network, family, options):
         raise OperationFailed('Invalid %s address %r: %s (write it as address/prefix, e.g. 192.168.100.1/24)'
                               % (family, options['address'], exc))
     if (interface.version == 4) != (family == 'ipv4'):
-        raise OperationFailed('Invalid %s address %r: it is an IPv%d address' % (family, options['address'],
-                                                                               interface.version))
+        raise OperationFailed('Invalid %s address %r: it is an IPv%d address'
+                              % (family, options['address'], interface.version))
     ip = _sub(network, 'ip', family='ipv6' if family == 'ipv6' else None, address=interface.ip,
               prefix=interface.network.prefixlen)
     if options['dhcp_ranges'] or options['dhcp_hosts']:
@@ -312,8 +312,7 @@ def _paths(element, prefix=''):
     path = '%s/%s' % (prefix, _label(element))
     yield path
     for child in element:
-        for sub in _paths(child, path):
-            yield sub
+        yield from _paths(child, path)
 
 
 def differences(declared, actual):
@@ -465,8 +464,8 @@ def preflight(client, spec):
 
 def _view(exists, active, autostart, persistent):
     state = 'absent' if not exists else ('active' if active else 'inactive')
-    return 'state: %s\nautostart: %s\npersistent: %s\n' % (state, str(bool(autostart)).lower(),
-                                                            str(bool(persistent)).lower())
+    return 'state: %s\nautostart: %s\npersistent: %s\n' % (
+        state, str(bool(autostart)).lower(), str(bool(persistent)).lower())
 
 
 def converge_network(client, params, check_mode, diff_mode=False):
@@ -666,8 +665,8 @@ def _describe_network(client, network, include_xml):
         addresses=[_describe_ip(ip, subnet) for ip, subnet in ip_networks(root)],
         dns_hosts=[dict(ip=host.get('ip'), hostnames=[h.text for h in host.findall('hostname')])
                    for host in root.findall('dns/host')],
-        dhcp_leases=[_describe_lease(lease) for lease in call('read the DHCP leases of network %s' % name,
-                                                               network.DHCPLeases)] if active else [],
+        dhcp_leases=[_describe_lease(lease) for lease in call(
+            'read the DHCP leases of network %s' % name, network.DHCPLeases)] if active else [],
         users=network_users(client, network) if active else [],
     )
     if include_xml:

@@ -30,7 +30,7 @@ options:
     default: false
   address_source:
     description:
-      - Where each interface's RV(domains[].interfaces[].addresses) come from, as libvirt's
+      - Where the C(addresses) of each interface in RV(domains[].interfaces) come from, as libvirt's
         interfaceAddresses reads them - V(lease) the DHCP leases of the libvirt network it is plugged
         into, V(agent) the QEMU guest agent, V(arp) the host's ARP table.
       - Stopped domains have no addresses.

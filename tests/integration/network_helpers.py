@@ -57,7 +57,7 @@ def make_network(conn):
 
 
 def random_mac():
-    return '52:54:00:%02x:%02x:%02x' % tuple(random.randint(0, 255) for _ in range(3))
+    return '52:54:00:%02x:%02x:%02x' % tuple(random.randint(0, 255) for _byte in range(3))
 
 
 def boot_on_network(make_guest, network, label='vm'):

@@ -12,7 +12,7 @@ import yaml
 
 import testbed
 from conftest import run_module
-from network_helpers import boot_on_network, lease_address, make_network  # noqa: F401
+from network_helpers import boot_on_network, lease_address, make_network  # noqa: F401  pylint: disable=unused-import
 from rig_fixture import rig, rig_guest_factory  # noqa: F401  pylint: disable=unused-import
 
 TAGS_NAMESPACE = 'https://github.com/lifecycle-libvirt/lifecycle.libvirt/xmlns/tags/1.0'
@@ -77,7 +77,8 @@ def test_guest_with_its_lease_address(conn, make_network, make_guest, tmp_path):
     assert vm.name in members(listed, 'tag_web') and vm.name in members(listed, 'tag_blue')
 
     # Named by uuid instead.
-    by_uuid, stderr, code = inventory(tmp_path, **dict(config, inventory_hostname='uuid', cache=False))
+    by_uuid_config = dict(config, inventory_hostname='uuid', cache=False)
+    by_uuid, stderr, code = inventory(tmp_path, **by_uuid_config)
     assert code == 0, stderr
     assert by_uuid['_meta']['hostvars'][vm.domain().UUIDString()]['libvirt_name'] == vm.name
 

@@ -10,7 +10,7 @@ import libvirt
 import pytest
 
 from conftest import run_module
-from network_helpers import boot_on_network, lease_address, libvirt_network, make_network  # noqa: F401
+from network_helpers import boot_on_network, lease_address, libvirt_network, make_network  # noqa: F401  pylint: disable=unused-import
 from storage_helpers import converge, refused
 
 

@@ -6,13 +6,6 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 NS = 'https://github.com/lifecycle-libvirt/lifecycle.libvirt/xmlns/tags/1.0'
 
 
-def test_masked_uri():
-    assert plugin.masked_uri('qemu+tcp://admin:s3cret@kvm01:16509/system') == \
-        'qemu+tcp://admin:********@kvm01:16509/system'
-    assert plugin.masked_uri('qemu+ssh://admin@kvm01/system?keyfile=/k') == 'qemu+ssh://admin@kvm01/system?keyfile=/k'
-    assert plugin.masked_uri('qemu:///system') == 'qemu:///system'
-
-
 def test_metadata_tags_of_the_namespace_only():
     root = _xml.parse_xml(
         "<domain><metadata><ll:tags xmlns:ll='%s'><ll:tag>web</ll:tag><ll:tag> </ll:tag><tag>blue</tag></ll:tags>"
