@@ -74,33 +74,13 @@ class DomainSpec:
         self.save_file = params['save_file']
         self.restart_on_change = params['restart_on_change']
         self.declared = None
-        if params['xml'] is not None:
-            try:
-                self.declared = _xml.parse_xml(params['xml'], 'xml')
-            except _xml.XMLError as exc:
-                raise OperationFailed('Invalid domain XML: %s' % exc)
-            if self.declared.tag != 'domain':
-                raise OperationFailed('Invalid domain XML: the root element is <%s>, expected <domain>' % self.declared.tag)
-            self.declared = _xml.without_runtime_state(self.declared)
-        self.name = self._name(params['name'])
+        try:
+            if params['xml'] is not None:
+                self.declared = _xml.without_runtime_state(_xml.parse_declaration(params['xml'], 'domain'))
+            self.name = _xml.declared_name(params['name'], self.declared, 'domain')
+        except _xml.XMLError as exc:
+            raise OperationFailed(str(exc))
         self._validate()
-
-    def _name(self, name):
-        xml_name = None
-        if self.declared is not None:
-            xml_name = self.declared.findtext('name')
-            if not (xml_name or '').strip():
-                raise OperationFailed('Invalid domain XML: it has no <name>')
-        for what, value in (('name', name), ('the <name> in xml', xml_name)):
-            if value and value != value.strip():
-                # libvirt keeps the white space as part of the name.
-                raise OperationFailed('%s %r starts or ends with white space, which libvirt would keep as part of '
-                                      'the name; remove it' % (what, value))
-        if name and xml_name and name != xml_name:
-            raise OperationFailed('name %r disagrees with the <name> %r in xml' % (name, xml_name))
-        if not (name or xml_name):
-            raise OperationFailed('one of name or xml is required')
-        return name or xml_name
 
     def _validate(self):
         if self.shutdown_timeout < 0:

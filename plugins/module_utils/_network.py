@@ -101,33 +101,18 @@ class NetworkSpec:
         self.force = params['force']
         self.restart_on_change = params['restart_on_change']
         self.declared = None
-        if params['xml'] is not None:
-            try:
-                self.declared = _xml.parse_xml(params['xml'], 'xml')
-            except _xml.XMLError as exc:
-                raise OperationFailed('Invalid network XML: %s' % exc)
-            if self.declared.tag != 'network':
-                raise OperationFailed('Invalid network XML: the root element is <%s>, expected <network>'
-                                      % self.declared.tag)
-        elif any(params[option] is not None for option in STRUCTURED_OPTIONS):
-            if not params['name']:
-                raise OperationFailed('name is required with structured network options')
-            self.declared = network_xml(params)
-        self.name = self._name(params['name'])
+        try:
+            if params['xml'] is not None:
+                self.declared = _xml.parse_declaration(params['xml'], 'network')
+            elif any(params[option] is not None for option in STRUCTURED_OPTIONS):
+                if not params['name']:
+                    raise OperationFailed('name is required with structured network options')
+                self.declared = network_xml(params)
+            self.name = _xml.declared_name(params['name'], self.declared, 'network')
+        except _xml.XMLError as exc:
+            raise OperationFailed(str(exc))
         if self.declared is not None:
             check_addresses(self.declared)
-
-    def _name(self, name):
-        xml_name = None
-        if self.declared is not None:
-            xml_name = (self.declared.findtext('name') or '').strip() or None
-            if xml_name is None:
-                raise OperationFailed('Invalid network XML: it has no <name>')
-        if name and xml_name and name != xml_name:
-            raise OperationFailed('name %r disagrees with the <name> %r in xml' % (name, xml_name))
-        if not (name or xml_name):
-            raise OperationFailed('one of name or xml is required')
-        return name or xml_name
 
     @property
     def forward_mode(self):

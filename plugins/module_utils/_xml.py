@@ -379,3 +379,37 @@ def machine_aliases(capabilities_xml):
         if canonical and machine.text:
             aliases[machine.text.strip()] = canonical
     return aliases
+
+
+# Declarations ------------------------------------------------------------------
+
+def parse_declaration(text, kind):
+    """Parse the XML a user declared for a libvirt object of `kind`
+    (``domain``, ``network``): hardened, with `kind` as its root element."""
+    try:
+        root = parse_xml(text, 'xml')
+    except XMLError as exc:
+        raise XMLError('Invalid %s XML: %s' % (kind, exc))
+    if root.tag != kind:
+        raise XMLError('Invalid %s XML: the root element is <%s>, expected <%s>' % (kind, root.tag, kind))
+    return root
+
+
+def declared_name(name, declared, kind):
+    """The object's name, from the `name` option and/or the <name> of the
+    `declared` element (None when no XML was given); both must agree."""
+    xml_name = None
+    if declared is not None:
+        xml_name = declared.findtext('name')
+        if not (xml_name or '').strip():
+            raise XMLError('Invalid %s XML: it has no <name>' % kind)
+    for what, value in (('name', name), ('the <name> in xml', xml_name)):
+        if value and value != value.strip():
+            # libvirt keeps the white space as part of the name.
+            raise XMLError('%s %r starts or ends with white space, which libvirt would keep as part of '
+                           'the name; remove it' % (what, value))
+    if name and xml_name and name != xml_name:
+        raise XMLError('name %r disagrees with the <name> %r in xml' % (name, xml_name))
+    if not (name or xml_name):
+        raise XMLError('one of name or xml is required')
+    return name or xml_name

@@ -77,13 +77,13 @@ options:
   ipv4:
     description: The network's IPv4 address, DHCP ranges and static DHCP hosts.
     type: dict
-    suboptions:
+    suboptions: &ip_suboptions
       address:
-        description: The host's address on the network, with its prefix, for example V(192.168.100.1/24).
+        description: The host's address on the network, with its prefix, for example V(192.168.100.1/24) or V(fd00:100::1/64).
         type: str
         required: true
       dhcp_ranges:
-        description: Address ranges DHCP hands out; inside the network, not overlapping, without O(ipv4.address).
+        description: Address ranges DHCP hands out; inside the network, not overlapping, without the network's own address.
         type: list
         elements: dict
         default: []
@@ -103,7 +103,7 @@ options:
         default: []
         suboptions:
           mac:
-            description: MAC address of the guest's interface (required for IPv4).
+            description: MAC address of the guest's interface; IPv4 hosts need it, DHCPv6 hosts are known by their name.
             type: str
           ip:
             description: The address it always gets.
@@ -113,43 +113,9 @@ options:
             description: Host name given to it.
             type: str
   ipv6:
-    description: The network's IPv6 address, DHCP ranges and static DHCP hosts (by O(ipv6.dhcp_hosts[].name)).
+    description: The network's IPv6 address, DHCPv6 ranges and static DHCPv6 hosts, as for O(ipv4).
     type: dict
-    suboptions:
-      address:
-        description: The host's address on the network, with its prefix, for example V(fd00:100::1/64).
-        type: str
-        required: true
-      dhcp_ranges:
-        description: Address ranges DHCPv6 hands out.
-        type: list
-        elements: dict
-        default: []
-        suboptions:
-          start:
-            description: First address of the range.
-            type: str
-            required: true
-          end:
-            description: Last address of the range.
-            type: str
-            required: true
-      dhcp_hosts:
-        description: Static DHCPv6 hosts.
-        type: list
-        elements: dict
-        default: []
-        suboptions:
-          mac:
-            description: Not used by DHCPv6; leave it out.
-            type: str
-          ip:
-            description: The address it always gets.
-            type: str
-            required: true
-          name:
-            description: Host name that identifies it.
-            type: str
+    suboptions: *ip_suboptions
   dns_hosts:
     description: Host entries of the network's DNS server. Changed live on an active network.
     type: list

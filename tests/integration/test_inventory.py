@@ -77,7 +77,8 @@ def test_guest_with_its_lease_address(conn, make_network, make_guest, tmp_path):
     assert vm.name in members(listed, 'tag_web') and vm.name in members(listed, 'tag_blue')
 
     # Named by uuid instead.
-    by_uuid_config = dict(config, inventory_hostname='uuid', cache=False)
+    by_uuid_config = dict(config)
+    by_uuid_config.update(inventory_hostname='uuid', cache=False)
     by_uuid, stderr, code = inventory(tmp_path, **by_uuid_config)
     assert code == 0, stderr
     assert by_uuid['_meta']['hostvars'][vm.domain().UUIDString()]['libvirt_name'] == vm.name

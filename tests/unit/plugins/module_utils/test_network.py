@@ -43,7 +43,8 @@ DECLARED = """
 
 def params(**options):
     base = dict((name, None) for name in N.STRUCTURED_OPTIONS)
-    base.update(name='lab', **options)
+    base['name'] = 'lab'
+    base.update(options)
     return base
 
 
@@ -155,3 +156,29 @@ def test_overlapping_subnets():
               (ipaddress.ip_network('fd00::/48'), 'network c')]
     assert [(str(o), str(t), w) for o, t, w in N.overlapping_subnets(ours, theirs)] == [
         ('172.30.0.0/16', '172.30.5.0/24', 'network a'), ('fd00::/64', 'fd00::/48', 'network c')]
+
+
+def spec_params(**options):
+    base = params(**options)
+    base.update(state='active', autostart=None, force=False, restart_on_change=False)
+    base.setdefault('xml', None)
+    return base
+
+
+@pytest.mark.parametrize('options,text', [
+    (dict(xml='<network><name>lab</name>', name=None), 'Invalid network XML: xml is not well-formed'),
+    (dict(xml='<domain><name>lab</name></domain>', name=None), 'the root element is <domain>, expected <network>'),
+    (dict(xml='<network/>', name=None), 'Invalid network XML: it has no <name>'),
+    (dict(xml='<network><name>other</name></network>'), "name 'lab' disagrees with the <name> 'other' in xml"),
+    (dict(name=None), 'one of name or xml is required'),
+    (dict(name=None, forward_mode='nat'), 'name is required with structured network options'),
+])
+def test_declaration_errors(options, text):
+    with pytest.raises(OperationFailed, match=text):
+        N.NetworkSpec(spec_params(**options))
+
+
+def test_a_declaration_from_xml_or_options():
+    assert N.NetworkSpec(spec_params(xml='<network><name>lab</name></network>', name=None)).name == 'lab'
+    spec = N.NetworkSpec(spec_params(forward_mode='route'))
+    assert spec.name == 'lab' and spec.forward_mode == 'route'
