@@ -327,8 +327,7 @@ def _domain_references(client, root, prefix=''):
     for disk in root.iter('disk'):
         target = disk.find('target')
         what = '%sdisk %s' % (prefix, target.get('dev') if target is not None else '?')
-        for reference in _disk_references(client, disk, what):
-            yield reference
+        yield from _disk_references(client, disk, what)
     for tag in ('kernel', 'initrd', 'dtb', 'loader', 'nvram'):
         for element in root.iter(tag):
             if element.text and element.text.strip().startswith('/'):
@@ -893,10 +892,9 @@ class VolumeConverger:
     def _refuse_smaller_than(self, source_facts, option, why):
         capacity = self.spec.capacity
         if capacity is not None and capacity < source_facts.capacity:
-            raise OperationFailed('Failed to create %s: capacity %s is smaller than %s %s (%s); %s. Omit capacity '
-                                  'or give at least %d' % (self.label, human_size(capacity), option,
-                                                          getattr(self.spec, option), human_size(source_facts.capacity),
-                                                          why, source_facts.capacity))
+            source = '%s %s (%s)' % (option, getattr(self.spec, option), human_size(source_facts.capacity))
+            raise OperationFailed('Failed to create %s: capacity %s is smaller than %s; %s. Omit capacity or give at '
+                                  'least %d' % (self.label, human_size(capacity), source, why, source_facts.capacity))
 
     def _plan_existing(self):
         spec, facts = self.spec, self.facts

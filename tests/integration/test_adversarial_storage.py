@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import libvirt
 import pytest
 
 import ansible_module
@@ -295,8 +294,8 @@ def test_download_to_refuses_what_it_must_not_replace(storage, conn, make_guest,
     for _attempt in range(2):
         refused('volume', text, name=name, download_to=target)
     after = os.lstat(target)
-    assert (after.st_mode, after.st_ino, after.st_rdev, after.st_mtime) == (before.st_mode, before.st_ino,
-                                                                           before.st_rdev, before.st_mtime)
+    fields = ('st_mode', 'st_ino', 'st_rdev', 'st_mtime')
+    assert [getattr(after, field) for field in fields] == [getattr(before, field) for field in fields]
     assert sha256(storage.path(name)) == volume_digest
     assert [f for f in os.listdir(os.path.dirname(os.path.realpath(target))) if '.download-' in f] == []
 
@@ -324,10 +323,12 @@ def test_download_killed_by_sigterm_leaves_no_temporary_file(storage):
 
 # Wipe interrupted ------------------------------------------------------------------
 
-def test_wipe_interrupted_by_sigterm_goes_on_and_a_rerun_waits_for_it(storage):
-    name = storage.name('large.raw')
+def start_a_long_wipe(storage, label, size):
+    """A fully allocated volume with data at its start, and a wipe module
+    process that has begun to wipe it."""
+    name = storage.name(label)
     volume = storage.default.createXML("<volume><name>%s</name><capacity>%d</capacity><allocation>%d</allocation>"
-                                       "<target><format type='raw'/></target></volume>" % (name, 1 << 30, 1 << 30), 0)
+                                       "<target><format type='raw'/></target></volume>" % (name, size, size), 0)
     with open(volume.path(), 'r+b') as handle:
         handle.write(PATTERN * 64)
     process = start_module(storage, 'wipe', name=name)
@@ -336,6 +337,11 @@ def test_wipe_interrupted_by_sigterm_goes_on_and_a_rerun_waits_for_it(storage):
         with open(volume.path(), 'rb') as handle:
             return PATTERN not in handle.read(4096)
     wait_for(started, 'the wipe to start', process)
+    return name, process
+
+
+def test_wipe_interrupted_by_sigterm_goes_on_and_a_rerun_waits_for_it(storage):
+    name, process = start_a_long_wipe(storage, 'large.raw', 1 << 30)
     process.send_signal(signal.SIGTERM)
     result = finish(process)
     assert result['failed'] is True and result['changed'] is True and result['wipe_running'] is True
@@ -396,3 +402,13 @@ def test_capacities_that_could_never_converge_are_refused(storage):
     result = run_module('volume', name=storage.name('clone.raw'), clone_from=source, capacity='4M')
     assert result['changed'] is True and result['capacity'] == 4 << 20
     assert run_module('volume', name=storage.name('clone.raw'), clone_from=source, capacity='4M')['changed'] is False
+
+
+def test_delete_while_a_wipe_runs_waits_for_it_instead_of_failing(storage):
+    name, process = start_a_long_wipe(storage, 'busy.raw', 1 << 30)
+    result = run_module('volume', name=name, state='absent', wipe='zero')
+    assert result.get('failed') is not True and result['changed'] is True, result
+    assert 'still in use' not in str(result) and 'Waited' in str(result['warnings'])
+    assert storage.volume(name) is None and pool_files(POOL_DIR, name) == []
+    assert finish(process)['changed'] is True  # the first wipe ended normally
+    assert run_module('volume', name=name, state='absent')['changed'] is False
