@@ -196,27 +196,6 @@ class LibvirtClient:
             raise OperationFailed('Failed to read the state of %s: %s' % (domain.name(), exc.get_error_message()))
 
     @property
-    def local_schemas_apply(self):
-        """Whether the RelaxNG schemas installed here know everything the
-        hypervisor's libvirt accepts (a newer remote libvirt may know more)."""
-        return self.call('read the libvirt version', self.conn.getLibVersion) <= libvirt.getVersion()
-
-    def xml_refusal(self, domain_xml):
-        """What libvirt's own domain parser and validator say against
-        `domain_xml`, or None: it is defined, with validation, in libvirt's
-        in-process test driver, which changes nothing anywhere.  Only XML
-        errors count; the test driver's own limits do not."""
-        trial = libvirt.open('test:///default')
-        try:
-            trial.defineXMLFlags(domain_xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE).undefine()
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL):
-                return exc.get_error_message()
-        finally:
-            trial.close()
-        return None
-
-    @property
     def is_local(self):
         """Whether the hypervisor is this host: libvirt's rule, a URI without
         a host name is served on this machine.  Only then are paths it

@@ -22,7 +22,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import errno
 import os
 import stat
@@ -30,7 +29,7 @@ import stat
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed, libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
 
 # A step refused because the domain changed under us (another actor) is
@@ -313,6 +312,23 @@ class _DomainConvergence:
         self.name = spec.name
         self.domain = None
         self.save_file = None
+        self._normalised = None
+
+    def _normalised_declaration(self):
+        """The declared XML as libvirt's parser stores it (once per run)."""
+        if self._normalised is None:
+            parser = LibvirtClient(_xml.NORMALISING_URI)
+            try:
+                self._normalised = [_xml.normalised_by_libvirt(self.spec.declared, parser)]
+            except _xml.XMLError as exc:
+                raise OperationFailed('Failed to define domain %s: %s' % (self.name, exc))
+            finally:
+                parser.close()
+        return self._normalised[0]
+
+    def _reconcile(self, stored):
+        """Compare the declared XML with `stored` (an element of libvirt's)."""
+        return _xml.reconcile(self.spec.declared, stored, self.client.machine_aliases, self._normalised_declaration())
 
     # observing ----------------------------------------------------------------
     def _observe(self):
@@ -349,7 +365,7 @@ class _DomainConvergence:
             return None, None
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if observed.persistent else 0
         current = _xml.parse_xml(self._xml(flags), 'libvirt XML')
-        return current, _xml.reconcile(self.spec.declared, current, self.client.machine_aliases)
+        return current, self._reconcile(current)
 
     def _live_definition_after(self, observed, steps):
         """The XML the running QEMU process will have after `steps`: the
@@ -371,30 +387,19 @@ class _DomainConvergence:
         if live_xml is None:
             return False
         live = _xml.parse_xml(live_xml, 'libvirt XML')
-        return _xml.reconcile(self.spec.declared, live, self.client.machine_aliases).changed
+        return self._reconcile(live).changed
 
     def _preflight(self, definition):
         """Catch, in check mode too, what would make libvirt refuse the XML:
-        schema errors, what libvirt's own parser and validator refuse (run
-        on a copy in the in-process test driver), and an emulator, machine
-        or domain type this host lacks."""
-        if self.client.local_schemas_apply:
-            errors = _xml.schema_errors(definition)
-            if errors:
-                raise OperationFailed('Failed to define domain %s: the XML does not follow libvirt\'s schema: %s'
-                                      % (self.name, errors))
-            trial = copy.deepcopy(definition)
-            trial.find('name').text = 'lifecycle-libvirt-preflight'
-            for uuid in trial.findall('uuid'):
-                trial.remove(uuid)
-            refusal = self.client.xml_refusal(_xml.to_text(trial))
-            if refusal:
-                raise OperationFailed('Failed to define domain %s: %s' % (self.name, refusal))
+        what its parser refuses, and an emulator, domain type or machine this
+        host lacks (the machine asked about last, so that an unsupported
+        domain type is named as such)."""
+        self._normalised_declaration()
         os_type = definition.find('os/type')
-        self.client.call(
-            'define domain %s' % self.name, self.client.conn.getDomainCapabilities,
-            definition.findtext('devices/emulator'), os_type.get('arch') if os_type is not None else None,
-            os_type.get('machine') if os_type is not None else None, definition.get('type'), 0)
+        arch = os_type.get('arch') if os_type is not None else None
+        for machine in (None, os_type.get('machine') if os_type is not None else None):
+            self.client.call('define domain %s' % self.name, self.client.conn.getDomainCapabilities,
+                             definition.findtext('devices/emulator'), arch, machine, definition.get('type'), 0)
 
     def _plan(self, observed, reconciliation):
         spec = self.spec
@@ -534,12 +539,11 @@ class _DomainConvergence:
         """Carry out one planned step (never called in check mode)."""
         name, conn, call = self.name, self.client.conn, self.client.call
         if step == S.DEFINE:
-            self.domain = call('define domain %s' % name, conn.defineXMLFlags, define_xml,
-                               libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            # As `virsh define` does: libvirt's parser decides, not the schema
+            # (libvirt 9.0's schema refuses XML its parser accepts).
+            self.domain = call('define domain %s' % name, conn.defineXML, define_xml)
         elif step in (S.CREATE, S.CREATE_PAUSED):
-            flags = libvirt.VIR_DOMAIN_START_VALIDATE
-            if step == S.CREATE_PAUSED:
-                flags |= libvirt.VIR_DOMAIN_START_PAUSED
+            flags = libvirt.VIR_DOMAIN_START_PAUSED if step == S.CREATE_PAUSED else 0
             self.domain = call('create domain %s' % name, conn.createXML, define_xml, flags)
         elif step == S.START:
             call('start domain %s' % name, self.domain.create)

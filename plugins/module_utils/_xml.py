@@ -45,6 +45,11 @@ except ImportError:  # reported by the module through missing_required_lib
     etree = None
     LXML_IMPORT_ERROR = traceback.format_exc()
 
+try:
+    import libvirt
+except ImportError:  # reported by the module through missing_required_lib
+    libvirt = None
+
 
 class XMLError(ValueError):
     """The XML the user gave is not acceptable; the message says why."""
@@ -82,33 +87,18 @@ def parse_xml(text, what='XML'):
     return root
 
 
-_SCHEMA_DIR = '/usr/share/libvirt/schemas'
-
-
-def schema_errors(element, schema='domain.rng'):
-    """Validate against libvirt's RelaxNG schema when it is installed here
-    (it is on every host with libvirt).  Returns None or the error text."""
-    path = os.path.join(_SCHEMA_DIR, schema)
-    if not os.path.exists(path):
-        return None
-    validator = etree.RelaxNG(etree.parse(path, _parser()))
-    if validator.validate(element):
-        return None
-    return '; '.join('line %d: %s' % (e.line, e.message) for e in validator.error_log)
-
-
 def to_text(element):
     """Pretty, stable serialisation used for diffs and for defining."""
     return etree.tostring(element, pretty_print=True, encoding='unicode')
 
 
-def masked_text(element, secret_attributes=('passwd',)):
+def masked_text(element):
     """Like to_text, with secrets (VNC/SPICE passwords) replaced for display."""
     shown = copy.deepcopy(element)
     for node in shown.iter():
-        for attribute in secret_attributes:
+        for attribute in SECRET_ATTRIBUTES:
             if attribute in node.attrib:
-                node.set(attribute, '********')
+                node.set(attribute, _MASK)
     return to_text(shown)
 
 
@@ -130,27 +120,43 @@ _KIB_DEFAULT_ELEMENTS = frozenset(('memory', 'currentMemory', 'maxMemory'))
 
 def scaled_bytes(element):
     """The size an element holds, in bytes, or None if it is not a size."""
-    text = (element.text or '').strip()
     unit = element.get('unit')
     if unit is None and element.tag not in _KIB_DEFAULT_ELEMENTS:
         return None
-    if not re.match(r'^\d+$', text):
-        return None
+    return _bytes(element.text, unit)
+
+
+def _bytes(number, unit):
+    """`number` `unit`s (KiB when None) in bytes, or None if it is not a size."""
+    number = (number or '').strip()
     factor = _UNIT_FACTORS.get((unit or 'KiB').lower())
-    if factor is None:
+    if factor is None or not re.match(r'^\d+$', number):
         return None
-    return int(text) * factor
+    return int(number) * factor
+
+
+def _memory_libvirt_stores(domain):
+    """The <memory> libvirt's QEMU driver stores for `domain` when it has
+    NUMA cells: the sum of the cells plus the memory devices (DIMMs),
+    whatever <memory> says; None without cells."""
+    cells = [_bytes(cell.get('memory'), cell.get('unit')) for cell in domain.iterfind('cpu/numa/cell')]
+    if not cells or None in cells:
+        return None
+    devices = [scaled_bytes(size) for size in domain.iterfind('devices/memory/target/size')]
+    return sum(cells) + sum(size for size in devices if size is not None)
 
 
 # Reconciliation --------------------------------------------------------------
 
 # How two elements of the same kind are recognised as "the same one": the
-# (path, attribute) pairs that identify it.  Only the fields the declared
-# element actually has are compared; without any, elements pair by position.
+# (path, attribute) pairs that identify it.  Only the fields the user wrote
+# are compared; without any, elements pair by position.  USB controllers
+# share type and index (an EHCI controller and its UHCI companions), so the
+# model tells them apart.
 _IDENTITY_FIELDS = {
     'disk': (('target', 'dev'),),
     'interface': (('mac', 'address'),),
-    'controller': (('.', 'type'), ('.', 'index')),
+    'controller': (('.', 'type'), ('.', 'index'), ('.', 'model')),
     'input': (('.', 'type'), ('.', 'bus')),
     'graphics': (('.', 'type'),),
     'filesystem': (('target', 'dir'),),
@@ -158,16 +164,41 @@ _IDENTITY_FIELDS = {
     'console': (('target', 'type'), ('target', 'port')),
     'channel': (('target', 'type'), ('target', 'name')),
     'hostdev': (('source/address', 'bus'), ('source/address', 'slot'), ('source/address', 'function')),
+    'cell': (('.', 'id'),),
+    'iothread': (('.', 'id'),),
+    'timer': (('.', 'name'),),
+    'feature': (('.', 'name'),),
 }
 
-# Device kinds libvirt adds on its own; a declaration that does not mention
-# them must not read as "remove them".
+# Device kinds the QEMU driver adds on its own (beyond what libvirt's generic
+# parser implies, which the normalised document shows); a declaration that
+# does not mention them must not read as "remove them".
 _SELF_ADDED_DEVICES = frozenset(('emulator', 'controller', 'memballoon', 'audio'))
+
+# What libvirt generates for a definition and we carry over on a
+# redefinition, so that it never churns: the uuid and generation id, MAC
+# addresses and device addresses.
+_GENERATED_TOP_LEVEL = ('uuid', 'genid')
+
+# A device address stays valid only while the bus it sits on stays the same.
+_ADDRESS_BUS_FIELDS = {
+    'disk': (('target', 'bus'),),
+    'controller': (('.', 'type'), ('.', 'model')),
+}
+
+# Attributes whose values are secrets: compared, never shown.
+SECRET_ATTRIBUTES = ('passwd',)
+_MASK = '********'
+
+# The libvirt driver whose generic parser normalises a declared document
+# in-process: nothing on any host is touched.
+NORMALISING_URI = 'test:///default'
 
 
 class Reconciliation:
     """Outcome of comparing a declared XML with libvirt's: `differences` (a
-    list of readable strings) and `merged` (the element to define)."""
+    list of readable strings) and `merged` (the element to define: the
+    declared one with libvirt's generated identifiers carried over)."""
 
     def __init__(self, merged, differences):
         self.merged = merged
@@ -178,11 +209,66 @@ class Reconciliation:
         return bool(self.differences)
 
 
-def reconcile(declared, actual, machine_aliases=None):
-    """Compare the declared domain element with libvirt's and merge them."""
-    differences = []
-    merged = _Reconciler(machine_aliases or {}, differences).element(declared, actual, '/' + declared.tag)
-    return Reconciliation(merged, differences)
+def normalised_by_libvirt(declared, client):
+    """`declared` as libvirt's own parser stores it: generic defaults filled
+    in, implied devices added (the serial port a console needs, controllers,
+    the video card of a graphical console), values in libvirt's spelling
+    (memory in KiB and summed over NUMA cells, ids numbered, CPU sets
+    canonical, children libvirt ignores dropped).  `client` is a
+    LibvirtClient of NORMALISING_URI; the document is defined there under a
+    scratch name, read back and undefined.  Raises XMLError when libvirt's
+    parser refuses the XML itself; None when only this driver cannot hold it
+    (the declared XML is then compared as written)."""
+    scratch = copy.deepcopy(declared)
+    name = scratch.find('name')
+    name.text = 'lifecycle-libvirt-normalise-%d' % os.getpid()
+    try:
+        domain = client.conn.defineXML(to_text(scratch))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL):
+            raise XMLError('libvirt does not accept the XML: %s' % exc.get_error_message())
+        return None  # what this driver lacks (an architecture, a device kind) is for the real one to say
+    try:
+        normalised = parse_xml(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE),
+                               'normalised XML')
+    finally:
+        domain.undefine()
+    normalised.find('name').text = declared.find('name').text
+    return normalised
+
+
+def reconcile(declared, actual, machine_aliases=None, normalised=None):
+    """Compare the declared domain element with libvirt's (`actual`).
+
+    `normalised` is `declared` as libvirt's parser stores it
+    (normalised_by_libvirt); what it adds to `declared` is libvirt's default
+    and is not compared, the values the user wrote are compared in libvirt's
+    spelling.  The element to define is `declared` itself with the uuid,
+    MAC and device addresses libvirt generated: a redefinition stores exactly
+    what libvirt makes of the user's XML."""
+    declared = _without_generated_interface_names(declared)
+    written = _written(declared, normalised if normalised is not None else declared)
+    comparison = _Comparison(machine_aliases or {}, written)
+    comparison.element(normalised if normalised is not None else declared, actual, '/' + declared.tag)
+    merged = _with_generated_identifiers(declared, actual, comparison.pairs, written)
+    return Reconciliation(merged, comparison.differences)
+
+
+# Host interface names libvirt generates (vnetN, macvtapN, macvlanN): it
+# drops them from a definition, so they are not the user's.
+_GENERATED_INTERFACE_NAME = re.compile(r'^(vnet|macvtap|macvlan)[0-9]+$')
+
+
+def _without_generated_interface_names(declared):
+    targets = [target for target in declared.iterfind('devices/interface/target')
+               if _GENERATED_INTERFACE_NAME.match(target.get('dev') or '')]
+    if not targets:
+        return declared
+    declared = copy.deepcopy(declared)
+    for target in declared.iterfind('devices/interface/target'):
+        if _GENERATED_INTERFACE_NAME.match(target.get('dev') or ''):
+            target.getparent().remove(target)
+    return declared
 
 
 def attribute_of(element, path, attribute):
@@ -202,15 +288,62 @@ def _describe(element):
     return '%s[%s]' % (element.tag, label) if label else element.tag
 
 
-class _Reconciler:
-    def __init__(self, machine_aliases, differences):
+def _shown(name, value):
+    return _MASK if name in SECRET_ATTRIBUTES and value is not None else value
+
+
+def _pair(children, others, identity_of):
+    """Pair each of `children` with one of `others` of the same tag: by the
+    identity fields `identity_of(child)` gives, else by order."""
+    unpaired = list(others)
+    pairs = []
+    for child in children:
+        wanted = identity_of(child)
+        if wanted:
+            match = next((o for o in unpaired if o.tag == child.tag
+                          and all(attribute_of(o, p, a) == v for p, a, v in wanted)), None)
+            if match is not None:
+                unpaired.remove(match)
+        else:
+            match = None
+        pairs.append([child, match, bool(wanted)])
+    for pair in pairs:
+        if not pair[2]:
+            pair[1] = next((o for o in unpaired if o.tag == pair[0].tag), None)
+            if pair[1] is not None:
+                unpaired.remove(pair[1])
+    return [(child, match) for child, match, _by_identity in pairs]
+
+
+def _written_identity(element):
+    fields = _IDENTITY_FIELDS.get(element.tag, ())
+    return [(p, a, v) for p, a, v in _identity(element, fields) if v is not None]
+
+
+def _written(declared, normalised):
+    """Map each element of `normalised` that the user wrote to the declared
+    element; elements missing from the map are libvirt's.  (Elements are the
+    keys: that keeps lxml's proxies alive, so their identity holds.)"""
+    written = {normalised: declared}
+    for child, match in _pair(list(declared), list(normalised), _written_identity):
+        if match is not None:
+            written.update(_written(child, match))
+    return written
+
+
+class _Comparison:
+    """Walk the normalised declaration and libvirt's XML together; note the
+    differences in what the user wrote and remember which elements pair."""
+
+    def __init__(self, machine_aliases, written):
         self.machine_aliases = machine_aliases
-        self.differences = differences
+        self.written = written
+        self.differences = []
+        self.pairs = {}  # declared element -> libvirt's element
 
     def note(self, message):
         self.differences.append(message)
 
-    # values --------------------------------------------------------------
     def _attribute_equal(self, name, declared, actual):
         if declared == actual:
             return True
@@ -218,123 +351,115 @@ class _Reconciler:
             return self.machine_aliases.get(declared, declared) == self.machine_aliases.get(actual, actual)
         return False
 
-    def element(self, declared, actual, path):
-        """Merge one pair of matched elements, noting differences under `path`."""
-        merged = etree.Element(actual.tag)
-        declared_size, actual_size = scaled_bytes(declared), scaled_bytes(actual)
-        if declared_size is not None and actual_size is not None:
-            # A size: compare in bytes, keep libvirt's spelling when equal.
-            value_equal = declared_size == actual_size
-            if not value_equal:
-                self.note('%s: %s -> %s bytes' % (path, actual_size, declared_size))
-            source = actual if value_equal else declared
-            merged.text = source.text
-            if source.get('unit') is not None:
-                merged.set('unit', source.get('unit'))
-            attributes_to_compare = [a for a in declared.attrib if a != 'unit']
-        else:
-            declared_text = (declared.text or '').strip()
-            actual_text = (actual.text or '').strip()
-            # An element the user left empty takes libvirt's value.
-            value_equal = not declared_text or declared_text == actual_text
-            if not value_equal:
-                self.note('%s: %r -> %r' % (path, actual_text, declared_text))
-            merged.text = actual.text if value_equal else declared.text
-            attributes_to_compare = list(declared.attrib)
+    def element(self, normalised, actual, path):
+        declared = self.written.get(normalised)
+        if declared is None:
+            return  # libvirt's own element: its values are libvirt's defaults
+        self.pairs[declared] = actual
+        self._value(normalised, declared, actual, path)
+        for name in declared.attrib:
+            if name == 'unit' or name not in normalised.attrib:
+                continue  # a unit is part of a size; an attribute libvirt drops is not stored
+            value, actual_value = normalised.get(name), actual.get(name)
+            if actual_value is None or not self._attribute_equal(name, value, actual_value):
+                self.note('%s/@%s: %r -> %r' % (path, name, _shown(name, actual_value), _shown(name, value)))
+        self._children(normalised, declared, actual, path)
 
-        for name in attributes_to_compare:
-            declared_value, actual_value = declared.get(name), actual.get(name)
-            if actual_value is not None and self._attribute_equal(name, declared_value, actual_value):
-                merged.set(name, actual_value)
-            else:
-                self.note('%s/@%s: %r -> %r' % (path, name, actual_value, declared_value))
-                merged.set(name, declared_value)
-        if value_equal:
-            # Attributes libvirt added (placement, check, index ...) are kept,
-            # but not next to a value the user changed: they may describe the
-            # old value (e.g. vcpu's current=).
-            for name, value in actual.attrib.items():
-                if name not in declared.attrib and name not in merged.attrib:
-                    merged.set(name, value)
-        self.children(declared, actual, merged, path)
-        return merged
+    def _value(self, normalised, declared, actual, path):
+        if not (declared.text or '').strip():
+            return  # an element the user left empty takes libvirt's value
+        size, actual_size = scaled_bytes(normalised), scaled_bytes(actual)
+        if path == '/domain/memory':
+            size = _memory_libvirt_stores(normalised.getparent()) or size
+        if size is not None and actual_size is not None:
+            if size != actual_size:
+                self.note('%s: %s -> %s bytes' % (path, actual_size, size))
+            return
+        text, actual_text = (normalised.text or '').strip(), (actual.text or '').strip()
+        if text != actual_text:
+            self.note('%s: %r -> %r' % (path, actual_text, text))
 
-    def children(self, declared, actual, merged, path):
-        pairs = self._pair(list(declared), list(actual))
-        paired_actual = {id(a): d for d, a in pairs if a is not None}
-        declared_tags = set(child.tag for child in declared)
-        in_devices = actual.tag == 'devices'
+    def _identity_of(self, normalised):
+        declared = self.written.get(normalised)
+        if declared is None:
+            return [(p, a, v) for p, a, v in _identity(normalised, _IDENTITY_FIELDS.get(normalised.tag, ()))
+                    if v is not None]
+        # Only what the user wrote identifies an element (a MAC libvirt's
+        # parser generated for the normalised copy is not the stored one).
+        return [(p, a, attribute_of(normalised, p, a)) for p, a, _v in _written_identity(declared)
+                if attribute_of(normalised, p, a) is not None]
+
+    def _children(self, normalised, declared, actual, path):
+        pairs = _pair(list(normalised), list(actual), self._identity_of)
+        paired_actual = set(a for _n, a in pairs if a is not None)
+        declared_kinds = set(child.tag for child in declared)
+        normalised_kinds = set(child.tag for child in normalised)
+        for child, match in pairs:
+            child_declared = self.written.get(child)
+            if match is not None:
+                self.element(child, match, '%s/%s' % (path, _describe(child_declared if child_declared is not None
+                                                                        else child)))
+            elif child_declared is not None:
+                self.note('%s/%s: added' % (path, _describe(child_declared)))
         for child in actual:
-            if id(child) in paired_actual:
-                declared_child = paired_actual[id(child)]
-                merged.append(self.element(declared_child, child, '%s/%s' % (path, _describe(declared_child))))
-            elif self._keeps(child, declared, actual, declared_tags, in_devices):
-                merged.append(copy.deepcopy(child))
-            else:
+            if child not in paired_actual and not self._libvirts(child, actual, declared_kinds, normalised_kinds):
                 self.note('%s/%s: removed' % (path, _describe(child)))
-        for declared_child, actual_child in pairs:
-            if actual_child is None:
-                self.note('%s/%s: added' % (path, _describe(declared_child)))
-                _insert_after_same_tag(merged, copy.deepcopy(declared_child))
-
-    def _keeps(self, child, declared, actual, declared_tags, in_devices):
-        """Whether an element only libvirt's XML has is a default to keep."""
-        if child.tag == 'currentMemory' and declared.find('currentMemory') is None:
-            # libvirt sets currentMemory to memory when it is not given; keep
-            # the balloon size only while memory itself is unchanged.
-            memory_declared, memory_actual = declared.find('memory'), actual.find('memory')
-            return memory_declared is None or scaled_bytes(memory_declared) == scaled_bytes(memory_actual)
-        if not in_devices:
-            # Outside <devices> an element kind the user wrote is a complete
-            # list; one the user did not write is libvirt's default.
-            return child.tag not in declared_tags
-        if child.tag in _SELF_ADDED_DEVICES:
-            return True
-        if child.tag == 'input':
-            return child.get('bus') == 'ps2'
-        if child.tag == 'console':
-            # The console libvirt derives from the first serial port.
-            target = child.find('target')
-            return 'console' not in declared_tags and target is not None and target.get('type') == 'serial'
-        if child.tag == 'video':
-            return 'video' not in declared_tags and 'graphics' in declared_tags
-        return False
 
     @staticmethod
-    def _pair(declared_children, actual_children):
-        """Pair each declared child with an actual one of the same tag:
-        by identity fields when the declared child has them, else by order."""
-        unpaired = list(actual_children)
-        pairs = []
-        positional = []
-        for child in declared_children:
-            fields = _IDENTITY_FIELDS.get(child.tag, ())
-            wanted = [(p, a, v) for p, a, v in _identity(child, fields) if v is not None]
-            if not wanted:
-                positional.append(child)
-                pairs.append([child, None])
-                continue
-            match = next((a for a in unpaired if a.tag == child.tag
-                          and all(attribute_of(a, p, attr) == v for p, attr, v in wanted)), None)
-            if match is not None:
-                unpaired.remove(match)
-            pairs.append([child, match])
-        for pair in pairs:
-            if pair[0] in positional:
-                match = next((a for a in unpaired if a.tag == pair[0].tag), None)
-                if match is not None:
-                    unpaired.remove(match)
-                pair[1] = match
-        return [tuple(pair) for pair in pairs]
+    def _libvirts(child, parent, declared_kinds, normalised_kinds):
+        """Whether an element only libvirt's XML has is libvirt's to keep:
+        a kind of element the user did not write at all (outside <devices>),
+        a device kind libvirt implies from what the user wrote, or one the
+        QEMU driver adds on its own."""
+        if parent.tag == 'devices' and (child.tag in _SELF_ADDED_DEVICES
+                                        or (child.tag == 'input' and child.get('bus') == 'ps2')):
+            return True
+        if child.tag in declared_kinds:
+            return False  # a kind the user wrote is a complete list
+        return parent.tag != 'devices' or child.tag in normalised_kinds
 
 
-def _insert_after_same_tag(parent, element):
-    """Place a new element after the last sibling of its kind (or at the end)."""
-    same = [child for child in parent if child.tag == element.tag]
-    if same:
-        same[-1].addnext(element)
-    else:
-        parent.append(element)
+def _keep_generated_interface_identity(interface, stored):
+    """The MAC address and Open vSwitch port id libvirt generated."""
+    if interface.find('mac') is None and stored.find('mac') is not None:
+        interface.insert(0, copy.deepcopy(stored.find('mac')))
+    parameters = interface.find('virtualport/parameters')
+    stored_id = attribute_of(stored, 'virtualport/parameters', 'interfaceid')
+    if stored_id is not None and interface.find('virtualport') is not None:
+        if parameters is None:
+            parameters = etree.SubElement(interface.find('virtualport'), 'parameters')
+        if parameters.get('interfaceid') is None:
+            parameters.set('interfaceid', stored_id)
+
+
+def _with_generated_identifiers(declared, actual, pairs, written):
+    """`declared` with the identifiers libvirt generated for it (uuid, genid,
+    MAC addresses, device addresses) taken from `actual` where the user left
+    them out, so that a redefinition keeps them."""
+    merged = copy.deepcopy(declared)
+    originals = dict(zip(declared.iter(), merged.iter()))
+    name = merged.find('name')
+    for tag in reversed(_GENERATED_TOP_LEVEL):
+        kept = actual.find(tag)
+        mine = merged.find(tag)
+        if kept is not None and (mine is None or not (mine.text or '').strip()):
+            if mine is not None:
+                merged.remove(mine)
+            name.addnext(copy.deepcopy(kept))
+    devices = declared.find('devices')
+    for device in devices if devices is not None else []:
+        stored = pairs.get(device)
+        if stored is None:
+            continue
+        copied = originals[device]
+        if device.tag == 'interface':
+            _keep_generated_interface_identity(copied, stored)
+        address = stored.find('address')
+        if device.find('address') is None and address is not None and all(
+                attribute_of(device, p, a) in (None, attribute_of(stored, p, a))
+                for p, a in _ADDRESS_BUS_FIELDS.get(device.tag, ())):
+            copied.append(copy.deepcopy(address))
+    return merged
 
 
 def without_runtime_state(domain):
@@ -347,19 +472,26 @@ def without_runtime_state(domain):
     if domain.get('id') is None:
         return domain
     domain = copy.deepcopy(domain)
-    del domain.attrib['id']
     removed = []
     removed += [a for a in domain.iter('alias') if not (a.get('name') or '').startswith('ua-')]
     removed += domain.findall('devices/disk/backingStore') + domain.findall('devices/interface/target')
     removed += [r for r in domain.findall('resource') if r.findtext('partition') == '/machine']
     removed += [seclabel for seclabel in domain.findall('seclabel') if seclabel.get('type') == 'dynamic']
     removed += domain.findall('cpu')  # libvirt's expansion of the model, not the user's choice
+    # The directory libvirt makes for this QEMU process (domain-<id>-<name>),
+    # where it puts the sockets it fills in for unix channels and the like.
+    process_directory = '/domain-%s-' % domain.get('id')
     for chardev in domain.find('devices') if domain.find('devices') is not None else []:
         if chardev.tag in ('serial', 'console', 'parallel', 'channel') and chardev.get('type') == 'pty':
             chardev.attrib.pop('tty', None)
             removed += [source for source in chardev.findall('source') if source.get('path')]
+        removed += [source for source in chardev.iter('source') if source.get('mode') == 'bind'
+                    and process_directory in (source.get('path') or '')]
+        for target in chardev.iterfind('target'):
+            target.attrib.pop('state', None)  # whether the guest agent is connected now
     for element in removed:
         element.getparent().remove(element)
+    del domain.attrib['id']
     for source in domain.findall('devices/disk/source'):
         source.attrib.pop('index', None)
     for graphics in domain.findall('devices/graphics'):

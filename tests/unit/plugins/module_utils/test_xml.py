@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient
 
 STORED = """
 <domain type='qemu'>
@@ -50,36 +51,50 @@ DECLARED = """<domain type="qemu"><name>web</name><memory unit="MiB">256</memory
 ALIASES = {'pc': 'pc-i440fx-7.2'}
 
 
-def reconcile(declared, stored=STORED):
-    return _xml.reconcile(_xml.parse_xml(declared), _xml.parse_xml(stored), ALIASES)
+@pytest.fixture(scope='module')
+def parser():
+    """libvirt's own parser: the in-process test driver (no daemon, no host)."""
+    client = LibvirtClient(_xml.NORMALISING_URI)
+    yield client
+    client.close()
 
 
-def test_libvirt_defaults_are_not_changes():
+@pytest.fixture
+def reconcile(parser):
+    def reconcile(declared, stored=STORED):
+        element = _xml.parse_xml(declared)
+        normalised = _xml.normalised_by_libvirt(element, parser)
+        return _xml.reconcile(element, _xml.parse_xml(stored), ALIASES, normalised)
+    return reconcile
+
+
+def test_libvirt_defaults_are_not_changes(reconcile):
     result = reconcile(DECLARED)
     assert result.differences == []
     assert not result.changed
 
 
-def test_merged_definition_keeps_generated_identity():
+def test_the_definition_is_the_declared_xml_with_the_generated_identifiers(reconcile):
     result = reconcile(DECLARED.replace('256</memory>', '512</memory>'))
-    assert result.differences == ['/domain/memory: 268435456 -> 536870912 bytes', '/domain/currentMemory: removed']
+    assert result.differences == ['/domain/memory: 268435456 -> 536870912 bytes']
     merged = result.merged
     assert merged.findtext('uuid') == '0f0e0d0c-0b0a-4908-8706-050403020100'
     assert merged.find('devices/interface/mac').get('address') == '52:54:00:aa:bb:cc'
     assert merged.find('devices/disk/address').get('slot') == '0x04'
-    assert len(merged.findall('devices/controller')) == 2
-    # The balloon follows the new size: libvirt sets currentMemory = memory.
-    assert merged.find('currentMemory') is None
+    # Nothing else of libvirt's is copied in: libvirt fills it in again
+    # exactly as `virsh define` of the declared XML would.
+    assert merged.find('devices/controller') is None and merged.find('currentMemory') is None
+    assert merged.find('vcpu').get('placement') is None
 
 
-def test_a_value_change_drops_attributes_that_described_the_old_value():
+def test_a_value_change_is_defined_as_declared(reconcile):
     stored = STORED.replace("<vcpu placement='static'>1</vcpu>", "<vcpu placement='static' current='1'>2</vcpu>")
     result = reconcile(DECLARED.replace('<vcpu>1</vcpu>', '<vcpu>4</vcpu>'), stored)
     assert "/domain/vcpu: '2' -> '4'" in result.differences
     assert result.merged.find('vcpu').get('current') is None
 
 
-def test_listed_devices_are_complete():
+def test_listed_devices_are_complete(reconcile):
     second = ("<disk type='file' device='disk'><source file='/img/b.qcow2'/><target dev='vdb' bus='virtio'/></disk>"
               "</devices>")
     added = reconcile(DECLARED.replace('</devices>', second))
@@ -88,14 +103,83 @@ def test_listed_devices_are_complete():
     assert removed.differences == ['/domain/devices/disk[vdb]: removed']
 
 
-def test_an_unmentioned_device_kind_is_removed_unless_libvirt_adds_it():
+def test_an_unmentioned_device_kind_is_removed_unless_libvirt_adds_it(reconcile):
     graphics = reconcile(DECLARED, STORED.replace('</devices>', "<graphics type='vnc' port='-1'/></devices>"))
     assert graphics.differences == ['/domain/devices/graphics[vnc]: removed']
 
 
-def test_real_attribute_and_machine_differences():
+def test_real_attribute_and_machine_differences(reconcile):
     result = reconcile(DECLARED.replace('machine="pc"', 'machine="q35"'))
     assert result.differences == ["/domain/os/type/@machine: 'pc-i440fx-7.2' -> 'q35'"]
+
+
+def test_a_console_implies_the_serial_port_libvirt_adds(reconcile):
+    # virt-install --console pty writes no <serial>: libvirt adds the one the
+    # console needs, which is not a device the user removed.
+    assert reconcile(DECLARED.replace('<serial type="pty"/>', '<console type="pty"/>')).differences == []
+
+
+USB_COMPANIONS = """<controller type='usb' index='0' model='ich9-ehci1'/>
+<controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>
+<controller type='usb' index='0' model='ich9-uhci2'><master startport='2'/></controller>
+</devices>"""
+
+
+def test_usb_companion_controllers_pair_by_model(reconcile):
+    stored = STORED.replace("<controller type='usb' index='0' model='piix3-uhci'/>", USB_COMPANIONS.replace(
+        "model='ich9-ehci1'/>", "model='ich9-ehci1'><address type='pci' domain='0x0000' bus='0x00' slot='0x05' "
+        "function='0x7'/></controller>").replace('</devices>', ''))
+    declared = DECLARED.replace('</devices>', USB_COMPANIONS.replace(
+        "<controller type='usb' index='0' model='ich9-uhci2'><master startport='2'/></controller>", ''))
+    result = reconcile(declared.replace('256</memory>', '512</memory>'), stored)
+    assert result.differences == ['/domain/memory: 268435456 -> 536870912 bytes']
+    ehci = result.merged.find("devices/controller[@model='ich9-ehci1']")
+    assert ehci.find('master') is None and ehci.find('address').get('function') == '0x7'
+    # Reordered, the companions still pair with their own kind.
+    reordered = reconcile(DECLARED.replace('</devices>', '\n'.join(reversed(USB_COMPANIONS.splitlines()[:-1]))
+                                           + '</devices>'), stored)
+    assert reordered.differences == []
+
+
+def test_a_default_child_libvirt_drops_is_neither_a_change_nor_put_back(reconcile):
+    smartcard = ("<smartcard mode='passthrough' type='unix'><source mode='bind' path='/run/card.sock'/>"
+                 "<protocol type='raw'/></smartcard></devices>")
+    stored = STORED.replace('</devices>', smartcard.replace("<protocol type='raw'/>", "<address type='ccid' "
+                                                           "controller='0' slot='0'/>"))
+    result = reconcile(DECLARED.replace('</devices>', smartcard), stored)
+    assert result.differences == []
+    merged = result.merged.find('devices/smartcard')
+    assert [child.tag for child in merged] == ['source', 'protocol', 'address']
+
+
+def test_memory_with_numa_cells_compares_as_libvirt_stores_it(reconcile):
+    numa = ('<cpu><numa><cell id="0" cpus="0" memory="131072"/><cell id="1" cpus="1" memory="131072"/></numa>'
+            '</cpu><vcpu>2</vcpu>')
+    # virt-install writes maxmemory as <memory>; libvirt stores the cells' sum.
+    declared = DECLARED.replace('<vcpu>1</vcpu>', numa).replace('unit="MiB">256', 'unit="MiB">1024')
+    stored = STORED.replace("<vcpu placement='static'>1</vcpu>", "<vcpu placement='static'>2</vcpu>").replace(
+        '</devices>', "</devices><cpu><numa><cell id='0' cpus='0' memory='131072' unit='KiB'/>"
+        "<cell id='1' cpus='1' memory='131072' unit='KiB'/></numa></cpu>")
+    assert reconcile(declared, stored).differences == []
+
+
+def test_a_changed_password_is_detected_but_never_shown(reconcile):
+    stored = STORED.replace('</devices>', "<graphics type='vnc' port='-1' autoport='yes' passwd='old-secret'/>"
+                            "<video><model type='cirrus'/></video></devices>")
+    result = reconcile(DECLARED.replace('</devices>', '<graphics type="vnc" passwd="new-secret"/></devices>'), stored)
+    assert result.differences == ["/domain/devices/graphics[vnc]/@passwd: '********' -> '********'"]
+    assert 'secret' not in _xml.masked_text(result.merged)
+
+
+def test_libvirts_parser_refusing_the_xml_is_an_error(parser):
+    with pytest.raises(_xml.XMLError, match="libvirt does not accept the XML: .*'lots'"):
+        _xml.normalised_by_libvirt(_xml.parse_xml(DECLARED.replace('>256<', '>lots<')), parser)
+
+
+def test_an_empty_rom_file_is_accepted(reconcile):
+    declared = DECLARED.replace('<interface type="user">', '<interface type="user"><rom file=""/>')
+    stored = STORED.replace("<model type='virtio'/>", "<model type='virtio'/><rom file=''/>")
+    assert reconcile(declared, stored).differences == []
 
 
 @pytest.mark.parametrize('text,message', [
