@@ -466,15 +466,18 @@ def without_runtime_state(domain):
     """The definition in a live dump (`virsh dumpxml` of a running domain,
     recognisable by its id= attribute), without what only describes the
     running QEMU process: ids, device aliases, pty paths, detected backing
-    chains, the default resource partition, dynamic security labelling, host
-    interface names, automatic ports and the CPU as libvirt expanded it.
+    chains, block job mirrors, sockets libvirt made for this process, the
+    guest agent's connection state, the default resource partition, dynamic
+    security labelling, host interface names, automatic ports and the CPU as
+    libvirt expanded it.
     Any other document is returned as it is."""
     if domain.get('id') is None:
         return domain
     domain = copy.deepcopy(domain)
     removed = []
     removed += [a for a in domain.iter('alias') if not (a.get('name') or '').startswith('ua-')]
-    removed += domain.findall('devices/disk/backingStore') + domain.findall('devices/interface/target')
+    removed += domain.findall('devices/disk/backingStore') + domain.findall('devices/disk/mirror')
+    removed += domain.findall('devices/interface/target')
     removed += [r for r in domain.findall('resource') if r.findtext('partition') == '/machine']
     removed += [seclabel for seclabel in domain.findall('seclabel') if seclabel.get('type') == 'dynamic']
     removed += domain.findall('cpu')  # libvirt's expansion of the model, not the user's choice

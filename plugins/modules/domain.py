@@ -19,16 +19,20 @@ description:
   - The states are libvirt's own - Undefined (V(absent)), Defined/Stopped
     (V(defined)), V(running), V(paused), V(saved) - and every one is reachable
     from every other.
-  - The XML comparison is semantic. Values libvirt filled in (uuid, MAC and PCI
-    addresses, controllers, memory in KiB, the expanded machine type) and
-    formatting or attribute order do not count as changes. Attributes and elements
-    you leave out keep their current value. A list you write is complete - two
-    C(<disk>) elements declared where libvirt has three removes the third - and a
-    kind of device you do not mention at all is removed, except the ones libvirt
-    adds itself (controllers, memory balloon, emulator, PS/2 input, audio, the
-    console that mirrors the first serial port, the video card of a graphical
-    console). When the domain is redefined, the MAC addresses, uuid and PCI
-    addresses libvirt generated are kept, so they never churn.
+  - The XML comparison is semantic and its rules come from libvirt itself: the
+    declared XML is first normalised by libvirt's own parser (its in-process
+    C(test:///default) driver; nothing on a host is touched), so defaults, the
+    devices a declaration implies (the serial port of a console, controllers, the
+    video card of a graphical console), units and canonical spellings, formatting
+    and attribute order do not count as changes. What you write is compared; what
+    you leave out is libvirt's. A list you write is complete - two C(<disk>)
+    elements declared where libvirt has three removes the third - and a kind of
+    device you do not mention at all is removed, except the ones libvirt adds
+    itself (controllers, memory balloon, emulator, PS/2 input, audio).
+  - A redefinition defines your XML as written, with only the uuid, MAC addresses
+    and device addresses libvirt generated kept, so the stored definition is what
+    C(virsh define) of your XML gives and those never churn. The XML is accepted
+    when C(virsh define) accepts it. See docs/xml-comparison.md in the collection.
 options:
   name:
     description:
@@ -264,7 +268,9 @@ actions:
   elements: str
   sample: [define, start]
 differences:
-  description: The real differences between O(xml) and the stored definition, one readable line each.
+  description:
+    - The real differences between O(xml) and the stored definition, one readable line each.
+    - A VNC/SPICE password that changed is shown as C(********), never in clear (so is the diff).
   returned: always
   type: list
   elements: str

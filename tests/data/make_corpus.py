@@ -28,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import libvirt
 
@@ -75,7 +76,7 @@ CASES = {
     'rng-builtin': ['--disk', DISK, '--rng', 'builtin'],
     'rng-egd-unix': ['--disk', DISK, '--rng', 'egd,backend.type=unix,backend.source.path=/run/lltest-egd.sock,backend.source.mode=bind'],
     'tpm-emulator': ['--disk', DISK, '--tpm', 'emulator'],
-    'tpm-passthrough': ['--disk', DISK, '--tpm', 'passthrough,device=/dev/tpm0'],
+    'tpm-passthrough': ['--disk', DISK, '--tpm', '/dev/tpm0'],
     'tpm-none': ['--disk', DISK, '--tpm', 'none'],
     'watchdog-i6300esb': ['--disk', DISK, '--watchdog', 'i6300esb,action=poweroff'],
     'watchdog-ib700': ['--disk', DISK, '--watchdog', 'ib700,action=reset'],
@@ -149,7 +150,11 @@ def virt_install(name, extra):
     if '--vcpus' in extra:
         command[command.index('--vcpus') + 1:command.index('--vcpus') + 2] = []
         command.remove('--vcpus')
-    done = subprocess.run(command, capture_output=True, text=True)
+    for _attempt in range(10):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if 'has asynchronous jobs running' not in done.stderr:
+            break
+        time.sleep(3)  # another client's job on the pool (a wipe, an upload)
     if done.returncode != 0:
         return None, done.stderr.strip().splitlines()[-1]
     return done.stdout, None
@@ -239,17 +244,25 @@ def write_documentation_examples(html_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--formatdomain', help='formatdomain.html of libvirt-doc; only the examples are written')
+    parser.add_argument('cases', nargs='*', help='regenerate only these cases of CASES')
     args = parser.parse_args()
     if args.formatdomain:
         write_documentation_examples(args.formatdomain)
         return
     conn = libvirt.open(URI)
     libvirt.registerErrorHandler(lambda _c, _e: None, None)
+    skipped_file = os.path.join(OUT, 'SKIPPED.txt')
     skipped = []
+    if args.cases and os.path.exists(skipped_file):
+        with open(skipped_file) as previous:
+            skipped = [line.rstrip('\n') for line in previous
+                       if re.split(r'[.:]', line)[0] not in args.cases]
     for directory in ('virt-install', 'dumpxml'):
         os.makedirs(os.path.join(OUT, directory), exist_ok=True)
     pool = conn.storagePoolLookupByName('default')
     for index, (case, extra) in enumerate(sorted(CASES.items())):
+        if args.cases and case not in args.cases:
+            continue
         name = 'lltest-corpus-%02d' % index
         volume = None
         if case == 'disk-pool-volume':
@@ -289,8 +302,8 @@ def main():
                 os.unlink(path)
         print(case, file=sys.stderr)
     pool.refresh(0)
-    with open(os.path.join(OUT, 'SKIPPED.txt'), 'w') as out:
-        out.write(''.join(line + '\n' for line in skipped))
+    with open(skipped_file, 'w') as out:
+        out.write(''.join(line + '\n' for line in sorted(skipped)))
 
 
 if __name__ == '__main__':

@@ -69,14 +69,19 @@ def test_interfaces_without_mac_keep_their_generated_mac(test_guest):
     assert macs(g) == generated
 
 
-def test_xml_printed_by_virt_install(test_guest, domain_type):
-    g = test_guest
-    printed = subprocess.run(
+def printed_by_virt_install(g, domain_type, *options):
+    """`virt-install --print-xml` of the test guest with extra `options`."""
+    return subprocess.run(
         ['virt-install', '--connect', URI, '--print-xml', '--name', g.name, '--memory', '256', '--vcpus', '1',
          '--boot', 'kernel=%s,initrd=%s,kernel_args=console=ttyS0' % (g.kernel, g.initrd),
          '--disk', 'path=%s,format=qcow2,bus=virtio' % g.disk_path, '--network', 'user,model=virtio',
-         '--graphics', 'none', '--osinfo', 'detect=off,require=off', '--virt-type', domain_type, '--serial', 'pty'],
+         '--graphics', 'none', '--osinfo', 'detect=off,require=off', '--virt-type', domain_type] + list(options),
         capture_output=True, text=True, check=True).stdout
+
+
+def test_xml_printed_by_virt_install(test_guest, domain_type):
+    g = test_guest
+    printed = printed_by_virt_install(g, domain_type, '--serial', 'pty')
     assert define(g, printed)['changed'] is True
     assert_idempotent(g, printed)
 
@@ -177,3 +182,100 @@ def test_domain_info_describes_the_domain(test_guest):
     listed = run_module('domain_info')
     assert g.name in [d['name'] for d in listed['domains']]
     assert 'xml' not in listed['domains'][0]
+
+
+ICH9_USB = """<controller type='usb' index='0' model='ich9-ehci1'/>
+<controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>
+<controller type='usb' index='0' model='ich9-uhci2'><master startport='2'/></controller>
+<controller type='usb' index='0' model='ich9-uhci3'><master startport='4'/></controller>"""
+
+
+def inactive_xml(g):
+    return etree.fromstring(g.domain().XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+
+
+def test_usb_companion_controllers_survive_a_redefinition_and_the_guest_boots(test_guest):
+    g = test_guest
+    xml = g.xml.replace('</devices>', ICH9_USB + '</devices>')
+    define(g, xml)
+    assert_idempotent(g, xml)
+    bigger = xml.replace("<memory unit='MiB'>256</memory>", "<memory unit='MiB'>320</memory>")
+    assert define(g, bigger)['changed'] is True
+    ehci = inactive_xml(g).find("devices/controller[@model='ich9-ehci1']")
+    assert ehci.find('master') is None  # it is the master; a <master> there breaks the guest
+    assert run_module('domain', xml=bigger, state='running')['changed'] is True
+    g.wait_ready()
+
+
+def test_a_default_child_libvirt_drops_is_not_put_back(test_guest):
+    g = test_guest
+    smartcard = ("<smartcard mode='passthrough' type='unix'><source mode='bind' path='%s/card.sock'/>"
+                 "<protocol type='raw'/></smartcard>" % g.workdir)
+    xml = g.xml.replace('</devices>', smartcard + '</devices>')
+    define(g, xml)
+    assert inactive_xml(g).find('devices/smartcard/protocol') is None  # libvirt drops the default
+    assert_idempotent(g, xml)
+    changed = define(g, xml.replace('<vcpu>1</vcpu>', '<vcpu>2</vcpu>'))
+    assert changed['changed'] is True and changed['differences'] == ["/domain/vcpu: '1' -> '2'"]
+    assert_idempotent(g, xml.replace('<vcpu>1</vcpu>', '<vcpu>2</vcpu>'))
+
+
+def test_virt_install_console_without_serial(test_guest, domain_type):
+    g = test_guest
+    printed = printed_by_virt_install(g, domain_type, '--console', 'pty')
+    assert '<serial' not in printed
+    assert define(g, printed)['changed'] is True
+    assert len(inactive_xml(g).findall('devices/serial')) == 1  # the one the console implies
+    assert_idempotent(g, printed)
+    bigger = re.sub(r'<memory>\d+</memory>', '<memory>327680</memory>', printed)
+    changed = define(g, bigger)
+    assert changed['changed'] is True and changed['differences'] == ['/domain/memory: 268435456 -> 335544320 bytes']
+    assert g.domain().maxMemory() == 327680
+    assert_idempotent(g, bigger)
+
+
+def test_xml_libvirts_parser_accepts_is_accepted(test_guest):
+    g = test_guest
+    # libvirt 9.0's schema refuses an empty ROM file; `virsh define` accepts it.
+    xml = g.xml.replace('</devices>', "<interface type='user'><model type='virtio'/><rom file=''/></interface>"
+                        "</devices>")
+    assert define(g, xml)['changed'] is True
+    assert inactive_xml(g).find('devices/interface/rom').get('file') == ''
+    assert_idempotent(g, xml)
+
+
+def test_an_unsupported_domain_type_is_named(test_guest):
+    g = test_guest
+    for check in (True, False):
+        result = run_module('domain', check=check, xml=g.xml.replace("<domain type='qemu'>", "<domain type='hvf'>")
+                            .replace("<domain type='kvm'>", "<domain type='hvf'>"), state='defined')
+        assert result['failed'] is True and not result.get('changed')
+        assert "does not support virt type 'hvf'" in result['msg'] and 'machine' not in result['msg']
+    assert g.domain() is None
+
+
+def test_a_changed_graphics_password_is_never_shown(test_guest):
+    g = test_guest
+    vnc = "<graphics type='vnc' passwd='Pw1st4ok'/>"  # QEMU takes at most 8 characters
+    assert define(g, g.xml.replace('</devices>', vnc + '</devices>'))['changed'] is True
+    second = g.xml.replace('</devices>', vnc.replace('Pw1st4ok', 'Pw2nd4ok') + '</devices>')
+    for check in (True, False):
+        result = run_module('domain', check=check, xml=second, state='defined')
+        assert result['changed'] is True
+        assert result['differences'] == ["/domain/devices/graphics[vnc]/@passwd: '********' -> '********'"]
+        assert 'Pw1st4ok' not in repr(result) and 'Pw2nd4ok' not in repr(result)
+    assert "passwd='Pw2nd4ok'" in g.domain().XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+    assert_idempotent(g, second)
+
+
+def test_a_definition_libvirt_refuses_changes_nothing(test_guest):
+    g = test_guest
+    define(g, g.xml)
+    before = g.domain().XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    # libvirt's parser accepts it, the QEMU driver refuses it on define.
+    cdrom = ("<disk type='file' device='disk'><source file='%s'/><target dev='hdc' bus='ide'/><readonly/></disk>"
+             % g.disk_path)
+    result = run_module('domain', xml=g.xml.replace('</devices>', cdrom + '</devices>'), state='defined')
+    assert result['failed'] is True and result['changed'] is False
+    assert 'readonly ide disks are not supported' in result['msg']
+    assert g.domain().XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before

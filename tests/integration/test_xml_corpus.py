@@ -117,7 +117,9 @@ def test_document_converges_without_churn(client, conn, path):
     try:
         check = converge(client, xml, check=True)
         first = converge(client, xml)
-        assert first['changed'] is True and check['changed'] is True and first['actions'] == ['define']
+        assert first['changed'] is True and first['actions'] == ['define']
+        assert (check['changed'], check['diff'], check['differences']) == (
+            first['changed'], first['diff'], first['differences'])
         assert comparable(stored(client, name)) == comparable(expected)
         before = stored(client, name)
         assert_no_change(client, xml, 'the same document again')
@@ -144,3 +146,21 @@ def test_document_converges_without_churn(client, conn, path):
         domain = client.domain(name)
         if domain is not None:
             domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
+@pytest.mark.parametrize('document', ['virt-install/q35-usb2.xml', 'virt-install/console-pty.xml',
+                                      'dumpxml/channel-agent.live.xml'])
+def test_documents_through_the_module_process(conn, document):
+    """The same promise through the module as Ansible runs it."""
+    name = PREFIX + 'module-' + re.sub(r'[^a-z0-9]+', '-', document)[:-4]
+    with open(os.path.join(DATA, document)) as text:
+        xml = as_test_domain(text.read(), name)
+    try:
+        assert run_module('domain', xml=xml, state='defined')['changed'] is True
+        for check in (True, False):
+            again = run_module('domain', check=check, xml=xml, state='defined')
+            assert again['changed'] is False and again['differences'] == []
+        dumped = conn.lookupByName(name).XMLDesc(0)
+        assert run_module('domain', xml=dumped, state='defined')['changed'] is False
+    finally:
+        testbed.sweep(conn, name)

@@ -87,6 +87,13 @@ def test_the_definition_is_the_declared_xml_with_the_generated_identifiers(recon
     assert merged.find('vcpu').get('placement') is None
 
 
+def test_a_device_moved_to_another_bus_gets_a_new_address(reconcile):
+    result = reconcile(DECLARED.replace('bus="virtio" dev="vda"', 'bus="sata" dev="vda"'))
+    assert result.differences == ["/domain/devices/disk[vda]/target/@bus: 'virtio' -> 'sata'"]
+    assert result.merged.find('devices/disk/address') is None
+    assert result.merged.find('devices/interface/address').get('slot') == '0x03'
+
+
 def test_a_value_change_is_defined_as_declared(reconcile):
     stored = STORED.replace("<vcpu placement='static'>1</vcpu>", "<vcpu placement='static' current='1'>2</vcpu>")
     result = reconcile(DECLARED.replace('<vcpu>1</vcpu>', '<vcpu>4</vcpu>'), stored)
@@ -213,9 +220,13 @@ def test_secrets_are_masked_in_diffs():
 
 LIVE = STORED.replace("<domain type='qemu'>", "<domain type='qemu' id='7'>").replace(
     "<source file='/img/web.qcow2'/>",
-    "<source file='/img/web.qcow2' index='1'/><backingStore/><alias name='virtio-disk0'/>").replace(
+    "<source file='/img/web.qcow2' index='1'/><backingStore/><alias name='virtio-disk0'/>"
+    "<mirror type='file' file='/img/copy.qcow2' format='qcow2' job='copy' ready='yes'/>").replace(
     "<serial type='pty'>", "<serial type='pty'><source path='/dev/pts/3'/><alias name='serial0'/>").replace(
     "<console type='pty'>", "<console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/>").replace(
+    '</devices>', "<channel type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/channel/target/"
+    "domain-7-web/org.qemu.guest_agent.0'/><target type='virtio' name='org.qemu.guest_agent.0' "
+    "state='connected'/></channel></devices>").replace(
     '</devices>', "</devices><resource><partition>/machine</partition></resource>"
     "<seclabel type='dynamic' model='dac' relabel='yes'><label>+64055:+107</label></seclabel>"
     "<cpu mode='custom' match='exact' check='full'><model>qemu64</model>"
@@ -224,9 +235,11 @@ LIVE = STORED.replace("<domain type='qemu'>", "<domain type='qemu' id='7'>").rep
 
 def test_a_live_dump_compares_as_its_definition():
     live = _xml.without_runtime_state(_xml.parse_xml(LIVE))
-    stored = _xml.parse_xml(STORED.replace('</devices>', "</devices><seclabel type='dynamic' model='dac' "
-                                           "relabel='yes'/>"))
+    stored = _xml.parse_xml(STORED.replace('</devices>', "<channel type='unix'><target type='virtio' "
+                                           "name='org.qemu.guest_agent.0'/></channel></devices><seclabel "
+                                           "type='dynamic' model='dac' relabel='yes'/>"))
     assert _xml.reconcile(live, stored, ALIASES).differences == []
+    assert live.find('devices/disk/mirror') is None and live.find('devices/channel/source') is None
     assert live.get('id') is None and live.find('cpu') is None and not list(live.iter('alias'))
 
 
