@@ -155,9 +155,11 @@ notes:
     meanwhile is planned again from what the domain is now.
   - A name (O(name) or the C(<name>) of O(xml)) that starts or ends with white space is
     refused; libvirt would keep the white space as part of the name.
-  - Before defining, the XML is checked in check mode too - against libvirt's schema,
-    by libvirt's own parser in its in-process test driver, and against the host's
-    domain capabilities - so check mode does not predict a definition libvirt refuses.
+  - Before defining, the XML is checked in check mode too - by libvirt's own parser in
+    its in-process test driver, and against the host's domain capabilities (domain type,
+    then machine) - so check mode does not predict a definition libvirt refuses.
+    Checks only the hypervisor driver makes on define (for example QEMU's limit of 8
+    characters for a VNC password) are not predicted.
 seealso:
   - module: lifecycle.libvirt.domain_info
   - name: libvirt domain lifecycle
