@@ -84,7 +84,7 @@ ADDRESS_ARGUMENT_SPEC = dict(
 # Elements under <network> that libvirt adds by itself when they are not
 # declared, and attributes/children it adds to declared elements.
 _FILLED_CHILDREN = {'network': ('uuid', 'mac', 'bridge'), 'forward': ('nat', 'interface', 'pf', 'address')}
-_FILLED_ATTRIBUTES = {'network': ('connections', 'ipv6'), 'bridge': ('stp', 'delay'),
+_FILLED_ATTRIBUTES = {'network': ('connections', 'ipv6'), 'bridge': ('stp', 'delay'), 'forward': ('dev',),
                       'interface': ('connections',), 'pf': ('connections',)}
 # Forward modes whose network has a bridge of its own, made by libvirt.
 _OWN_BRIDGE_MODES = (None, 'nat', 'route', 'open')
@@ -565,8 +565,11 @@ class _NetworkConvergence:
             if not observed['exists'] and self.network is not None:
                 # A new network that libvirt would not start (its bridge or
                 # addresses are taken on the host): leave nothing behind.
-                self._undo_define()
-                del self.changes.actions[:]
+                try:
+                    self.changes.apply('undefine', self._perform, 'undefine', define_xml, updates)
+                    del self.changes.actions[:]
+                except OperationFailed:
+                    pass  # libvirt's first refusal is the one to report
             exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
             raise
         after = predicted if self.changes.check_mode else self._observe()
@@ -575,12 +578,6 @@ class _NetworkConvergence:
                       bridge=self._bridge() if after['exists'] and not self.changes.check_mode else None,
                       pending_restart=pending, changed=self.changes.changed, duration=watch.rounded())
         return result
-
-    def _undo_define(self):
-        try:
-            self.network.undefine()
-        except libvirt.libvirtError:
-            pass  # reported failure stands; the caller names it
 
     def _bridge(self):
         return _xml.attribute_of(_network_facts_xml(self.client, self.network), 'bridge', 'name')

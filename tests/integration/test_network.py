@@ -3,7 +3,10 @@ state with check mode, diff and idempotency; the XML form; live DHCP-host
 updates on a network a running guest uses; the guest's DHCP lease in
 domain_info; refusals that change nothing."""
 
+import ipaddress
+import json
 import os
+import subprocess
 
 import libvirt
 
@@ -216,3 +219,56 @@ def test_host_side_refusals_change_nothing(conn, make_network):
     refused('network', 'not well-formed', xml='<network><name>%s</name>' % second.name)
     assert libvirt_network(conn, second.name) is None
     assert observed(conn, first.name) == ('inactive', False)
+
+
+def host_subnet():
+    """The IPv4 address of the host's own uplink (the default route's
+    interface, not a bridge of a libvirt network)."""
+    def ip_json(*args):
+        return json.loads(subprocess.run(['ip', '-j', '-4'] + list(args), capture_output=True, text=True,
+                                         check=True).stdout)
+
+    uplink = ip_json('route', 'show', 'default')[0]['dev']
+    info = ip_json('addr', 'show', 'dev', uplink, 'scope', 'global')[0]['addr_info'][0]
+    return ipaddress.ip_interface('%s/%s' % (info['local'], info['prefixlen']))
+
+
+def test_a_new_network_libvirt_cannot_start_is_not_left_defined(conn, make_network):
+    net = make_network()
+    own = host_subnet()
+    address = next(a for a in own.network.hosts() if a != own.ip)
+    result = refused('network', 'Failed to start network %s' % net.name, name=net.name, forward_mode='nat',
+                     bridge=net.bridge, ipv4=dict(address='%s/%d' % (address, own.network.prefixlen)))
+    assert 'already in use' in result['msg'] and result['changed'] is False and result['actions'] == []
+    assert libvirt_network(conn, net.name) is None
+
+
+@pytest.fixture
+def host_links(make_network):
+    """A host bridge and one end of a veth pair (lltest names), removed afterwards."""
+    names = dict(bridge=make_network('hostbr').bridge, veth=make_network('veth').bridge)
+    peer = make_network('peer').bridge
+    try:
+        subprocess.run(['ip', 'link', 'add', names['bridge'], 'type', 'bridge'], check=True)
+        subprocess.run(['ip', 'link', 'add', names['veth'], 'type', 'veth', 'peer', 'name', peer], check=True)
+        yield names
+    finally:
+        for name in names.values():  # deleting one end of a veth pair deletes both
+            subprocess.run(['ip', 'link', 'del', name], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize('mode', ['route', 'open', 'bridge', 'macvtap'])
+def test_every_forward_mode(conn, make_network, host_links, mode):
+    net = make_network(mode)
+    if mode == 'bridge':
+        params = dict(name=net.name, forward_mode='bridge', bridge=host_links['bridge'])
+    elif mode == 'macvtap':
+        params = dict(name=net.name, forward_mode='macvtap', forward_dev=host_links['veth'])
+    else:
+        params = net.params(forward_mode=mode)
+    converges_to(conn, net, 'active', **params)
+    facts = run_module('network_info', name=net.name)['networks'][0]
+    assert facts['forward_mode'] == mode and facts['state'] == 'active'
+    if mode == 'bridge':
+        assert facts['bridge'] == host_links['bridge']
+    assert converges_to(conn, net, 'absent')['actions'] == ['stop', 'undefine']

@@ -182,3 +182,14 @@ def test_a_declaration_from_xml_or_options():
     assert N.NetworkSpec(spec_params(xml='<network><name>lab</name></network>', name=None)).name == 'lab'
     spec = N.NetworkSpec(spec_params(forward_mode='route'))
     assert spec.name == 'lab' and spec.forward_mode == 'route'
+
+
+def test_the_forward_dev_libvirt_derives_for_macvtap_is_no_difference():
+    declared = N.network_xml(params(forward_mode='macvtap', forward_dev='eth1'))
+    stored = _xml.parse_xml("<network><name>lab</name><uuid>0f0e0d0c-0b0a-4908-8706-050403020100</uuid>"
+                            "<forward dev='eth1' mode='bridge'><interface dev='eth1'/></forward></network>")
+    assert N.differences(declared, stored) == []
+    other = N.network_xml(params(forward_mode='macvtap', forward_dev='eth2'))
+    assert N.differences(other, stored) == [
+        '/network/forward[mode=bridge]/interface[dev=eth1]: removed',
+        '/network/forward[mode=bridge]/interface[dev=eth2]: added']
