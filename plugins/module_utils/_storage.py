@@ -1004,8 +1004,9 @@ class VolumeConverger:
     def _publish(self, temporary, predicted):
         """Put the verified temporary volume under its name.
 
-        libvirt cannot rename a volume.  Where the module runs on the
-        hypervisor and the pool is a directory, a hard link gives the file its
+        libvirt cannot rename a volume.  Where the module sees the pool's
+        directory as libvirtd does (the temporary volume's random name is
+        there) and the pool is a directory, a hard link gives the file its
         name in one atomic step that never replaces an existing file (link(2)
         fails when the name exists), the temporary name is unlinked and the
         pool re-read; a run killed in between leaves the complete volume plus
@@ -1015,9 +1016,9 @@ class VolumeConverger:
         partial volume under the name."""
         client, label = self.client, self.label
         pool_path, pool_type = _pool_path(client, self.pool)
-        if pool_type in ('dir', 'fs', 'netfs') and is_local(client):
+        source = temporary.path()
+        if pool_type in ('dir', 'fs', 'netfs') and is_local(client) and os.path.isfile(source):
             final = os.path.join(pool_path, self.spec.name)
-            source = temporary.path()
             try:
                 os.link(source, final)
                 os.unlink(source)

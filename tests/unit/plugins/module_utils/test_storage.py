@@ -2,6 +2,8 @@
 in-process test driver (check mode changes nothing there either), and the
 stream readers with a fake stream."""
 
+import os
+import struct
 import uuid
 
 import libvirt
@@ -240,3 +242,32 @@ def test_wipe_algorithms_are_libvirts():
     for name in ST.WIPE_ALGORITHMS:
         assert isinstance(ST.wipe_algorithm(name), int)
     assert ST.wipe_algorithm('zero') == libvirt.VIR_STORAGE_VOL_WIPE_ALG_ZERO
+
+
+def qcow2_with_backing(path, backing):
+    """The first bytes of a qcow2 image as qemu-img writes them: magic,
+    version, then the backing file name's offset and length."""
+    name = backing.encode('utf-8')
+    header = b'QFI\xfb' + struct.pack('>IQI', 3, 512, len(name))
+    path.write_bytes(header + bytes(512 - len(header)) + name)
+    return str(path)
+
+
+def test_qcow2_backing_names_are_read_as_qemu_reads_them(tmp_path):
+    (tmp_path / 'sub').mkdir()
+    overlay = qcow2_with_backing(tmp_path / 'sub' / 'top.qcow2', '../base.raw')
+    assert ST._qcow2_backing(overlay) == os.path.join(str(tmp_path / 'sub'), '../base.raw')
+    assert ST._qcow2_backing(qcow2_with_backing(tmp_path / 'abs.qcow2', '/srv/base.qcow2')) == '/srv/base.qcow2'
+    assert ST._qcow2_backing(qcow2_with_backing(tmp_path / 'net.qcow2', 'nbd://host/export')) is None
+    (tmp_path / 'raw.img').write_bytes(b'not an image')
+    assert ST._qcow2_backing(str(tmp_path / 'raw.img')) is None
+    assert ST._qcow2_backing(str(tmp_path / 'missing')) is None
+
+
+def test_backing_chains_follow_the_headers_and_stop_at_a_loop(client, tmp_path):
+    top = qcow2_with_backing(tmp_path / 'top.qcow2', 'middle.qcow2')
+    qcow2_with_backing(tmp_path / 'middle.qcow2', 'top.qcow2')  # a loop back to the top
+    ids = ST.Identities(client)
+    assert ids.chain(top) == [top, str(tmp_path / 'middle.qcow2')]
+    os.symlink(str(tmp_path), str(tmp_path / 'link'))
+    assert ids.of(str(tmp_path / 'link' / 'top.qcow2')) & ids.of(top)  # one file, two spellings
