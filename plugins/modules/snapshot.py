@@ -21,9 +21,13 @@ description:
   - O(disk_only=true) makes an external snapshot instead - new overlay files take
     the writes, the old images become their read-only backing files.
   - Everything is checked before anything changes - the domain and the snapshot
-    exist, disk targets are the domain's, the guest agent is connected for
-    O(quiesce), the libvirt version can revert or delete the snapshot - so a bad
-    request fails with one message and changes nothing.
+    exist, disk targets are the domain's, the domain has a writable disk to
+    snapshot, no overlay file would be written through a symbolic link, onto a
+    device node or over an existing file, the guest agent is connected for
+    O(quiesce), the libvirt version can revert or delete the snapshot, libvirt can
+    delete an external snapshot under its parent, a revert would not discard a
+    managed save image - so a bad request fails with one message (the same in
+    check mode) and changes nothing.
 options:
   domain:
     description: Name of the domain.
@@ -31,7 +35,8 @@ options:
     required: true
   name:
     description:
-      - Name of the snapshot.
+      - Name of the snapshot. It must not be empty or contain C(/), C(..) or NUL
+        (libvirt puts it into the names of external overlay files).
       - Required with O(state=reverted) and, unless O(keep) is given, with O(state=absent).
       - With O(state=present) and no name, the snapshot is named after the current Unix
         time (as C(virsh snapshot-create) does), prefixed with O(name_prefix) when given.
