@@ -17,8 +17,6 @@ import os
 import stat
 import time
 
-from urllib.parse import urlparse
-
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
@@ -242,11 +240,6 @@ def overlay_refusal(path):
     if not os.path.isdir(os.path.dirname(path)):
         return 'the directory of %s does not exist' % path
     return None
-
-
-def is_local(uri):
-    """Whether libvirt at `uri` sees this host's file system."""
-    return not urlparse(uri).hostname
 
 
 def invalid_name(name):
@@ -498,7 +491,7 @@ class _SnapshotConvergence:
         if not selected:
             # libvirt: "nothing selected for snapshot"
             self.fail('the domain has no writable disk to snapshot (libvirt would refuse: nothing selected)')
-        if spec.disk_only and is_local(self.client.uri):
+        if spec.disk_only and self.client.is_local:
             named = dict(spec.disks)
             for target, image in selected:
                 overlay = named.get(target) or (default_overlay(image, name) if image else None)

@@ -5,25 +5,14 @@ afterwards, that check mode predicts the same outcome, and that running the
 task again changes nothing."""
 
 import os
-import re
 import stat
 
 import libvirt
 import guest
 
 from conftest import run_module
-
-
-def define(g):
-    assert run_module('domain', xml=g.xml, state='defined')['changed']
-
-
-def names(g):
-    return sorted(g.domain().snapshotListNames(0))
-
-
-def disk_source(g):
-    return re.search(r"<source file='([^']+)'", g.domain().XMLDesc(0)).group(1)
+from test_snapshot_lifecycle import define, disk_source
+from test_snapshot_lifecycle import snapshot_names as names
 
 
 def refused_alike(message, **params):

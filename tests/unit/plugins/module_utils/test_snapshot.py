@@ -218,11 +218,6 @@ def test_valid_names(name):
     assert N.invalid_name(name) is None
 
 
-def test_local_uris():
-    assert N.is_local('qemu:///system') and N.is_local('qemu+unix:///system?socket=/run/x')
-    assert not N.is_local('qemu+ssh://admin@kvm01/system')
-
-
 def test_effective_parent_skips_deleted_ancestors():
     by_name = dict((s['name'], s) for s in [snap('a'), snap('b', 'a'), snap('c', 'b')])
     assert N.effective_parent(by_name['c'], by_name, []) == 'b'
