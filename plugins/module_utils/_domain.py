@@ -170,8 +170,9 @@ def _describe_interface(interface):
 
 
 class SaveFile:
-    """What `path` is on the hypervisor: missing, a complete or incomplete
-    libvirt save image, or something else (`unusable` says what).
+    """What `path` is on the hypervisor: missing, a complete (`image` holds
+    its domain XML) or incomplete libvirt save image, or something else
+    (`unusable` says what).
 
     On a local hypervisor the file itself is examined (lstat, then the
     header read through a descriptor that is the same inode); on a remote
@@ -182,8 +183,6 @@ class SaveFile:
     def __init__(self, client, path):
         self.client = client
         self.path = path
-        self.exists = True
-        self.partial = False
         self.unusable = None
         self.mtime_ns = None
         self.image = None  # the domain XML inside a complete image
@@ -197,9 +196,7 @@ class SaveFile:
         try:
             info = os.lstat(path)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                self.exists = False
-            else:
+            if exc.errno != errno.ENOENT:
                 self.unusable = 'cannot be examined: %s' % exc.strerror
             return
         if stat.S_ISLNK(info.st_mode):
@@ -220,21 +217,18 @@ class SaveFile:
             return
         if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
             self.unusable = 'was replaced while it was examined'
-        elif magic == PARTIAL_SAVE_IMAGE_MAGIC:
-            self.partial = True
-        elif magic != SAVE_IMAGE_MAGIC:
-            self.unusable = 'exists and is not a libvirt save image'
-        else:
+        elif magic == SAVE_IMAGE_MAGIC:
             self.mtime_ns = opened.st_mtime_ns
             self._read_image(remote=False)
+        elif magic != PARTIAL_SAVE_IMAGE_MAGIC:
+            self.unusable = 'exists and is not a libvirt save image'
+        # else an incomplete image an interrupted save left: it may be overwritten
 
     def _read_image(self, remote):
         try:
             text = self.client.conn.saveImageGetXMLDesc(self.path, 0)
         except libvirt.libvirtError as exc:
-            if remote and exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_int1() == errno.ENOENT:
-                self.exists = False
-            else:
+            if not (remote and exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_int1() == errno.ENOENT):
                 self.unusable = 'is not a complete libvirt save image (%s)' % exc.get_error_message()
             return
         self.image = _xml.parse_xml(text, 'save image XML')

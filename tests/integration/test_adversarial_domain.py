@@ -83,6 +83,14 @@ def _file_state(path):
 
 
 @pytest.fixture
+def running_guest(test_guest):
+    """A test guest whose OS is up (it answers ACPI and its shell)."""
+    run_module('domain', xml=test_guest.xml, state='running')
+    test_guest.wait_ready()
+    return test_guest
+
+
+@pytest.fixture
 def defined_guest(test_guest):
     g = test_guest
     assert run_module('domain', xml=g.xml, state='defined')['changed'] is True
@@ -173,13 +181,11 @@ def test_save_file_is_private_even_over_an_older_world_readable_image(defined_gu
     assert run_module('domain', name=g.name, state='saved', save_file=image)['changed'] is False
 
 
-def test_stale_save_file_settles_and_is_never_restored(test_guest):
+def test_stale_save_file_settles_and_is_never_restored(running_guest):
     """Saved, restored and shut down (state=defined): the image is then older
     than the disk, so the next runs neither restore it again nor resume it."""
-    g = test_guest
+    g = running_guest
     image = os.path.join(g.workdir, 'guest.save')
-    run_module('domain', xml=g.xml, state='running')
-    g.wait_ready()
     assert run_module('domain', name=g.name, state='saved', save_file=image)['changed'] is True
     params = dict(name=g.name, state='defined', save_file=image, shutdown_timeout=60)
     check = run_module('domain', check=True, **params)
@@ -226,8 +232,8 @@ def test_survey_strings_for_booleans_and_numbers(defined_guest):
                   shutdown_timeout='60')
     first = run_module('domain', **params)
     assert first['actions'] == ['set_autostart'] and g.domain().autostart() == 1
-    assert run_module('domain', **dict(params, autostart=True))['changed'] is False
-    bad = run_module('domain', **dict(params, shutdown_timeout='a minute'))
+    assert run_module('domain', **{**params, 'autostart': True})['changed'] is False
+    bad = run_module('domain', **{**params, 'shutdown_timeout': 'a minute'})
     assert bad['failed'] and 'shutdown_timeout' in bad['msg'] and g.domain().autostart() == 1
 
 
@@ -240,9 +246,9 @@ def test_secrets_in_the_uri_appear_nowhere_in_the_output(test_guest):
             _run_raw('domain', uri=uri, name=g.name, state='defined'),
             _run_raw('domain_info', uri=uri, name=g.name + '-missing'),
             _run_raw('domain', uri=uri.replace('/system', '/nosuch'), name=g.name)]
-    for result, output in runs:
+    for _result, output in runs:
         assert PASSWORD not in output and QUERY_SECRET not in output, output
-    (defined, _), (again, _), (missing, _), (bad_uri, _) = runs
+    defined, again, missing, bad_uri = [result for result, _output in runs]
     assert defined['changed'] is True and g.state() == 'defined'
     assert again['changed'] is False
     assert missing['failed'] and 'qemu+unix://admin:********@/system?password=********' in missing['msg']
@@ -276,7 +282,7 @@ def test_uri_falls_back_to_libvirt_default_uri(monkeypatch, defined_guest):
 # --- concurrent runs and interrupted runs ---
 
 def _converge_concurrently(params, runs=4):
-    processes = [ModuleProcess('domain', **params) for _ in range(runs)]
+    processes = [ModuleProcess('domain', **params) for _run in range(runs)]
     return [p.result() for p in processes]
 
 
@@ -301,6 +307,25 @@ def test_concurrent_runs_all_reach_the_declared_state(test_guest):
     assert run_module('domain', **dict(base, state='defined'))['changed'] is False
 
 
+def test_a_domain_changed_by_someone_else_mid_run_is_replanned(make_guest):
+    """virsh (or another controller, which our lock does not cover) undefines
+    the domain while the module waits for it to shut down: the module's
+    undefine is refused because the domain is gone meanwhile, so it observes
+    again, finds it absent as declared, and succeeds instead of failing."""
+    g = make_guest(noacpi=True)  # it ignores the power button: the wait lasts shutdown_timeout
+    run_module('domain', xml=g.xml, state='running')
+    g.wait_ready()
+    run = ModuleProcess('domain', name=g.name, state='absent', force=True, shutdown_timeout=8)
+    time.sleep(3)
+    g.domain().undefineFlags(0)  # the outsider: it goes on running, now transient
+    result = run.result()
+    assert not result.get('failed'), result
+    assert result['previous_state'] == 'running' and result['state'] == 'absent'
+    assert result['actions'] == ['shutdown'] and result['changed'] is True  # the refused undefine is not listed
+    assert g.domain() is None
+    assert run_module('domain', name=g.name, state='absent')['changed'] is False
+
+
 def _wait_for(condition, timeout=60):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -308,10 +333,8 @@ def _wait_for(condition, timeout=60):
         time.sleep(0.05)
 
 
-def test_sigterm_mid_shutdown_then_rerun_converges(test_guest):
-    g = test_guest
-    run_module('domain', xml=g.xml, state='running')
-    g.wait_ready()
+def test_sigterm_mid_shutdown_then_rerun_converges(running_guest):
+    g = running_guest
     params = dict(name=g.name, state='defined', shutdown_timeout=60)
     killed = ModuleProcess('domain', **params)
     time.sleep(1.0)  # the shutdown was requested; the guest is powering off
@@ -322,11 +345,9 @@ def test_sigterm_mid_shutdown_then_rerun_converges(test_guest):
     assert run_module('domain', **params)['changed'] is False
 
 
-def test_sigterm_mid_save_then_rerun_converges(test_guest):
-    g = test_guest
+def test_sigterm_mid_save_then_rerun_converges(running_guest):
+    g = running_guest
     image = os.path.join(g.workdir, 'guest.save')
-    run_module('domain', xml=g.xml, state='running')
-    g.wait_ready()
     params = dict(name=g.name, state='saved', save_file=image)
     killed = ModuleProcess('domain', **params)
     _wait_for(lambda: os.path.exists(image))  # libvirt is writing it
@@ -338,7 +359,7 @@ def test_sigterm_mid_save_then_rerun_converges(test_guest):
         assert handle.read(16) == b'LibvirtQemudSave'
     assert os.stat(image).st_mode & 0o777 == 0o600
     assert run_module('domain', **params)['changed'] is False
-    restored = run_module('domain', **dict(params, state='running'))
+    restored = run_module('domain', **{**params, 'state': 'running'})
     assert restored['actions'] == ['restore']
     with g.shell() as shell:  # the same boot, continued: nothing was lost
         assert shell.run('cat /data/boots').strip() == '1'

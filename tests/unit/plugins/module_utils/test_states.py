@@ -110,3 +110,11 @@ def test_managed_save_image_makes_a_stopped_domain_saved():
     assert (observed.state, observed.image) == (S.SAVED, S.MANAGED_IMAGE)
     assert S.observed_state(False).state == S.ABSENT
     assert S.observed_state(False, file_image=True).state == S.SAVED
+
+
+def test_observations_compare_by_what_was_seen():
+    """A run re-plans only when the domain is no longer as observed."""
+    assert S.observed_state(True, 5, True, True) == S.Observed(S.SAVED, True, True, S.MANAGED_IMAGE)
+    assert S.observed_state(True, 1, True) != S.observed_state(True, 5, True)
+    assert S.observed_state(True, 1, True) != S.observed_state(True, 1, False)
+    assert S.observed_state(False, file_image=True) != S.observed_state(False)
