@@ -28,10 +28,11 @@ __metaclass__ = type
 import collections
 import copy
 import ipaddress
+import os
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed, libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import describe_domains
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
 
@@ -332,11 +333,12 @@ class HostEntry:
     """One DHCP host or DNS host: what virNetworkUpdate needs to add or
     delete it."""
 
-    def __init__(self, section, parent_index, element):
+    def __init__(self, section, ip_address, element):
         self.section = section
-        self.parent_index = parent_index
+        self.ip_address = ip_address  # of the <ip> a DHCP host belongs to
+        self.parent_index = -1  # that <ip>'s index in the running network, set by host_updates
         self.xml = _xml.etree.tostring(element, encoding='unicode')
-        self.key = (section, parent_index, tuple(sorted(_paths(element))))
+        self.key = (section, ip_address, tuple(sorted(_paths(element))))
 
     def describe(self):
         return self.xml.strip()
@@ -346,12 +348,12 @@ def split_hosts(network):
     """(the network without its DHCP and DNS hosts, [HostEntry])."""
     rest = copy.deepcopy(network)
     entries = []
-    for index, ip in enumerate(rest.findall('ip')):
+    for ip in rest.findall('ip'):
         for host in ip.findall('dhcp/host'):
-            entries.append(HostEntry('dhcp-host', index, host))
+            entries.append(HostEntry('dhcp-host', str(_address(ip.get('address'), 'ip address')), host))
             host.getparent().remove(host)
     for host in rest.findall('dns/host'):
-        entries.append(HostEntry('dns-host', -1, host))
+        entries.append(HostEntry('dns-host', None, host))
         host.getparent().remove(host)
     # <dns> or <dhcp> holding only hosts: libvirt adds and drops it with them.
     for holder in rest.findall('dns') + rest.findall('ip/dhcp'):
@@ -369,6 +371,11 @@ def host_updates(declared, live):
         return None
     wanted = set(entry.key for entry in declared_hosts)
     have = set(entry.key for entry in live_hosts)
+    # The rest is the same, so every declared <ip> is in the running network.
+    live_ips = [str(_address(ip.get('address'), 'ip address')) for ip in live.findall('ip')]
+    for entry in declared_hosts + live_hosts:
+        if entry.ip_address is not None:
+            entry.parent_index = live_ips.index(entry.ip_address)
     return ([entry for entry in live_hosts if entry.key not in wanted],
             [entry for entry in declared_hosts if entry.key not in have])
 
@@ -418,14 +425,32 @@ def _host_interface_type(client, name):
     return root.get('type')
 
 
+def parser_refusal(declared):
+    """What libvirt's own network parser says against `declared`, or None:
+    defined under a scratch name in the in-process test driver (nothing on
+    any host changes), as the domains are checked."""
+    scratch = copy.deepcopy(declared)
+    scratch_name = 'lifecycle-libvirt-check-%d' % os.getpid()
+    scratch.find('name').text = scratch_name
+    parser = LibvirtClient(_xml.NORMALISING_URI)
+    try:
+        parser.conn.networkDefineXML(_xml.to_text(scratch)).undefine()
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
+            return None  # what this driver lacks is for the real one to say
+        return exc.get_error_message().replace(scratch_name, declared.findtext('name'))
+    finally:
+        parser.close()
+    return None
+
+
 def preflight(client, spec):
     """What libvirt would refuse only when the network starts, or after
     defining it: checked first, so that nothing changes."""
     declared, name = spec.declared, spec.name
-    errors = _xml.schema_errors(declared, 'network.rng') if client.local_schemas_apply else None
-    if errors:
-        raise OperationFailed('Failed to define network %s: the XML does not follow libvirt\'s schema: %s'
-                              % (name, errors))
+    refusal = parser_refusal(declared)
+    if refusal:
+        raise OperationFailed('Failed to define network %s: libvirt does not accept the XML: %s' % (name, refusal))
     mode = spec.forward_mode
     bridge = _xml.attribute_of(declared, 'bridge', 'name')
     if mode == 'bridge' and bridge is not None and _host_interface_type(client, bridge) != 'bridge':

@@ -23,7 +23,7 @@ description:
     and reported as RV(pending_restart); O(restart_on_change=true) restarts the network to apply it.
   - Refused before anything changes, with one message - DHCP ranges or hosts outside the network,
     overlapping DHCP ranges, addresses overlapping another libvirt network, a host bridge or interface
-    that does not exist, XML that does not follow libvirt's schema, and stopping or removing a network
+    that does not exist, XML that libvirt's own parser refuses, and stopping or removing a network
     that running domains use (unless O(force=true)).
 options:
   name:

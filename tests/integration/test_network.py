@@ -111,6 +111,9 @@ def test_xml_declaration(conn, make_network):
                  net.address(10), net.third)
     converge('network', observe=None, xml=xml, state='active')
     facts = run_module('network_info', name=net.name)['networks'][0]
+    assert facts in run_module('network_info')['networks']  # listing all gives the same facts
+    missing = run_module('network_info', name=net.name + '-missing')
+    assert missing['failed'] is True and 'no network with that name' in missing['msg']
     assert facts['forward_mode'] == 'isolated' and facts['bridge'] == net.bridge and facts['mtu'] == 1400
     assert facts['domain'] == 'lltest.example'
     assert facts['dns_hosts'] == [dict(ip=net.address(10), hostnames=['alpha'])]
@@ -214,9 +217,15 @@ def test_host_side_refusals_change_nothing(conn, make_network):
             bridge='lltestnobridge')
     refused('network', 'the host has no interface lltestnodev', name=second.name, forward_mode='macvtap',
             forward_dev='lltestnodev')
-    refused('network', 'longer than 15 characters', name=second.name, forward_mode='nat',
-            bridge='lltest-much-too-long')
+    refused('network', 'longer than 15 characters', **second.params(bridge='lltest-much-too-long'))
+    refused('network', "libvirt does not accept the XML: XML error: nat forwarding requested, but no IP address "
+            "provided for network '%s'" % second.name, name=second.name, forward_mode='nat')
     refused('network', 'not well-formed', xml='<network><name>%s</name>' % second.name)
+    for check in (True, False):
+        bogus = run_module('network', check=check, xml="<network><name>%s</name><forward mode='bogus'/></network>"
+                           % second.name)
+        assert bogus['failed'] is True and "libvirt does not accept the XML: unsupported configuration: unknown " \
+            "forwarding type 'bogus'" in bogus['msg']
     assert libvirt_network(conn, second.name) is None
     assert observed(conn, first.name) == ('inactive', False)
 

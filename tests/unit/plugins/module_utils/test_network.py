@@ -193,3 +193,13 @@ def test_the_forward_dev_libvirt_derives_for_macvtap_is_no_difference():
     assert N.differences(other, stored) == [
         '/network/forward[mode=bridge]/interface[dev=eth1]: removed',
         '/network/forward[mode=bridge]/interface[dev=eth2]: added']
+
+
+def test_a_dhcp_host_goes_to_its_ip_in_the_running_network_whatever_the_declared_order():
+    live = _xml.parse_xml("<network><name>lab</name><ip address='192.168.100.1' prefix='24'/>"
+                          "<ip family='ipv6' address='fd00::1' prefix='64'/></network>")
+    declared = _xml.parse_xml("<network><name>lab</name><ip family='ipv6' address='fd00::1' prefix='64'>"
+                              "<dhcp><host name='six' ip='fd00::5'/></dhcp></ip>"
+                              "<ip address='192.168.100.1' prefix='24'/></network>")
+    deletions, additions = N.host_updates(declared, live)
+    assert deletions == [] and [(e.section, e.parent_index) for e in additions] == [('dhcp-host', 1)]
