@@ -397,8 +397,8 @@ class _Comparison:
         for child, match in pairs:
             child_declared = self.written.get(child)
             if match is not None:
-                self.element(child, match, '%s/%s' % (path, _describe(child_declared if child_declared is not None
-                                                                        else child)))
+                described = _describe(child if child_declared is None else child_declared)
+                self.element(child, match, '%s/%s' % (path, described))
             elif child_declared is not None:
                 self.note('%s/%s: added' % (path, _describe(child_declared)))
         for child in actual:

@@ -19,9 +19,9 @@ description:
   - The states are libvirt's own - Undefined (V(absent)), Defined/Stopped
     (V(defined)), V(running), V(paused), V(saved) - and every one is reachable
     from every other.
-  - The XML comparison is semantic and its rules come from libvirt itself: the
-    declared XML is first normalised by libvirt's own parser (its in-process
-    C(test:///default) driver; nothing on a host is touched), so defaults, the
+  - The XML comparison is semantic and its rules come from libvirt itself. The
+    declared XML is first normalised by libvirt's own parser (its in-process test
+    driver, so nothing on a host is touched), so defaults, the
     devices a declaration implies (the serial port of a console, controllers, the
     video card of a graphical console), units and canonical spellings, formatting
     and attribute order do not count as changes. What you write is compared; what

@@ -151,8 +151,8 @@ def test_usb_companion_controllers_pair_by_model(reconcile):
 def test_a_default_child_libvirt_drops_is_neither_a_change_nor_put_back(reconcile):
     smartcard = ("<smartcard mode='passthrough' type='unix'><source mode='bind' path='/run/card.sock'/>"
                  "<protocol type='raw'/></smartcard></devices>")
-    stored = STORED.replace('</devices>', smartcard.replace("<protocol type='raw'/>", "<address type='ccid' "
-                                                           "controller='0' slot='0'/>"))
+    address = "<address type='ccid' controller='0' slot='0'/>"
+    stored = STORED.replace('</devices>', smartcard.replace("<protocol type='raw'/>", address))
     result = reconcile(DECLARED.replace('</devices>', smartcard), stored)
     assert result.differences == []
     merged = result.merged.find('devices/smartcard')
