@@ -1,6 +1,8 @@
 """Pure parts of the client module: hiding secrets of libvirt URIs, and
 the one mutation path (`Changes`)."""
 
+import json
+
 import pytest
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
@@ -51,3 +53,23 @@ def test_check_mode_counts_the_prediction_and_runs_nothing():
     changes = Changes(check_mode=True)
     assert changes.apply('refused', _refused) is None
     assert changes.changed and changes.actions == ['refused']
+
+
+def test_the_logged_and_returned_arguments_hide_uri_secrets(monkeypatch, capsys):
+    """AnsibleModule logs its arguments (syslog/journal) while it is built,
+    and echoes them in `invocation`: neither may hold the URI's password."""
+    from ansible.module_utils import basic
+    from ansible.module_utils.common.text.converters import to_bytes
+    from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
+
+    uri = 'qemu+ssh://admin:s3cr3t-pw@kvm01/system?password=t0k3n&keyfile=/k'
+    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': {'uri': uri}})))
+    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)  # ansible-core >= 2.19
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, 'log', lambda self, msg, log_args=None: logged.append((msg, log_args)))
+    module = LibvirtModule(argument_spec={})
+    with pytest.raises(SystemExit):
+        module.exit_json(changed=False, msg='connected to %s' % uri)
+    output = capsys.readouterr().out
+    assert logged and all('s3cr3t-pw' not in str(entry) and 't0k3n' not in str(entry) for entry in logged), logged
+    assert 's3cr3t-pw' not in output and 't0k3n' not in output and 'keyfile=/k' in output, output
