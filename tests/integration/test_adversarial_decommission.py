@@ -75,11 +75,21 @@ def test_every_byte_of_the_vm_is_wiped_and_listed(make_guest, conn, tmp_path):
     assert run_module('domain', name=g.name, state='saved')['changed']
     save_image = '/var/lib/libvirt/qemu/save/%s.save' % g.name
     files = [g.disk_path, in_pool, outside, save_image]
-    assert all(os.path.exists(f) for f in files)
-
-    audit_path = str(tmp_path / 'audit.json')
-    code, output = decommission(decommission_vms=[g.name], decommission_audit_path=audit_path)
-    assert code == 0, output
+    # Open handles keep each file's blocks readable after it is deleted: what
+    # they read afterwards is what deleting left on the disk.
+    handles = [open(f, 'rb') for f in files]
+    try:
+        assert all(handle.read(1 << 16).strip(b'\0') for handle in handles)
+        audit_path = str(tmp_path / 'audit.json')
+        code, output = decommission(decommission_vms=[g.name], decommission_audit_path=audit_path)
+        assert code == 0, output
+        for path, handle in zip(files, handles):
+            handle.seek(0)
+            size = os.fstat(handle.fileno()).st_size
+            assert size and handle.read().count(0) == size, '%s was deleted but not wiped' % path
+    finally:
+        for handle in handles:
+            handle.close()
     assert g.domain() is None
     assert [f for f in files if os.path.exists(f)] == []
     # The temporary pools over the save directory and the guest's directory are gone again.

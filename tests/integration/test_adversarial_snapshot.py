@@ -116,9 +116,9 @@ def test_a_step_libvirt_refuses_is_not_a_change(test_guest):
     define(g)
     # Nothing can be created in /proc: only libvirt finds out, while acting.
     params = dict(domain=g.name, name='ext', disk_only=True, disks=[dict(target='vda', file='/proc/lltest-ov')])
-    for _ in range(2):
+    for run in ('first', 'again'):
         result = run_module('snapshot', **params)
-        assert result['failed'] and result['changed'] is False and result['actions'] == [], result
+        assert result['failed'] and result['changed'] is False and result['actions'] == [], (run, result)
         assert result['msg'].startswith('Failed to create snapshot ext of domain %s' % g.name)
     assert names(g) == [] and disk_source(g) == g.disk_path
 
