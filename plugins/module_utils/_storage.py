@@ -543,6 +543,15 @@ def upload_file(client, volume, filename):
     return size, digest.hexdigest()
 
 
+def file_sha256(filename):
+    """Size and sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(filename, 'rb') as handle:
+        for piece in iter(lambda: handle.read(STREAM_CHUNK), b''):
+            digest.update(piece)
+    return os.path.getsize(filename), digest.hexdigest()
+
+
 def volume_sha256(client, volume, length):
     """sha256 of the volume's first `length` bytes, read back through libvirt."""
     digest = hashlib.sha256()
@@ -677,6 +686,13 @@ def _pool_xml(name, path):
 
 
 def converge_pool(client, params, check_mode):
+    # SIGTERM/SIGINT between define and build/start end like any failure:
+    # the pool this run defined is undefined again.
+    with interruptible():
+        return _converge_pool(client, params, check_mode)
+
+
+def _converge_pool(client, params, check_mode):
     watch = Stopwatch()
     name = check_name(params['name'], 'pool name')
     state, wanted_path, force = params['state'], params['path'], params['force']
@@ -1031,15 +1047,31 @@ class VolumeConverger:
         _delete_quietly(temporary)
         return volume
 
-    def remove_leftovers(self):
-        """Temporary volumes and files of earlier, killed runs (this run
-        holds the volume's lock, so no other run is using them)."""
-        removed = []
+    def _leftover_volumes(self):
+        """Temporary volumes of earlier uploads to this name: this run holds
+        the volume's lock, so they are what killed runs left."""
         prefix = partial_prefix(self.spec.name)
-        for volume in self.client.call('list volumes of pool %s' % self.spec.pool, self.pool.listAllVolumes, 0):
-            if volume.name().startswith(prefix):
-                removed.append('volume %s/%s' % (self.spec.pool, volume.name()))
-                self.client.call('delete the leftover volume %s' % volume.name(), volume.delete, 0)
+        return [volume for volume in self.client.call('list volumes of pool %s' % self.spec.pool,
+                                                      self.pool.listAllVolumes, 0)
+                if volume.name().startswith(prefix)]
+
+    def _interrupted_upload(self, leftovers):
+        """Whether the volume may be what an interrupted upload left: a
+        leftover of an upload to this name is there and the volume does not
+        hold content_from.  (Where libvirt copies the verified content into
+        place, a daemon killed during that copy leaves such a volume.)"""
+        content = self.spec.content_from
+        if not leftovers or self.facts is None or content is None or not os.path.isfile(content):
+            return False
+        size, wanted = file_sha256(content)
+        return self.facts.physical < size or volume_sha256(self.client, self.volume, size) != (size, wanted)
+
+    def remove_leftovers(self, leftovers):
+        """Delete the temporary volumes and files of earlier, killed runs."""
+        removed = []
+        for volume in leftovers:
+            removed.append('volume %s/%s' % (self.spec.pool, volume.name()))
+            self.client.call('delete the leftover volume %s' % volume.name(), volume.delete, 0)
         if self.spec.download_to is not None and os.path.isdir(os.path.dirname(self.spec.download_to)):
             removed.extend(remove_stale_downloads(self.spec.download_to))
         if removed:
@@ -1049,13 +1081,22 @@ class VolumeConverger:
         watch = Stopwatch()
         spec = self.spec
         source = None
+        leftovers = self._leftover_volumes()
+        redo = spec.state == 'present' and self._interrupted_upload(leftovers)
         if not self.changes.check_mode:
-            self.remove_leftovers()
+            self.remove_leftovers(leftovers)
         if spec.state == 'absent':
             actions, predicted = [], None
             if self.facts is not None:
                 refuse_if_used(self.client, self.facts, 'delete %s' % self.label, spec.force, spec.allowed_users)
                 actions = (['wipe'] if spec.wipe else []) + ['delete']
+        elif redo:
+            # Only a running domain keeps it: any other user refers to content that is not complete.
+            refuse_if_used(self.client, self.facts, 'upload %s again' % self.label, True)
+            self.warnings.append('%s does not hold content_from and an interrupted upload left a temporary volume: '
+                                 'uploading it again' % self.label)
+            actions, predicted, source = self._plan_create()
+            actions = ['delete'] + actions
         elif self.facts is None:
             actions, predicted, source = self._plan_create()
         else:

@@ -95,7 +95,9 @@ options:
         back and compared (size and sha256), and only then gets the volume's name, so that a
         failed or interrupted upload (disk full, SIGTERM, a dropped connection) never leaves
         a volume with part of the content. What a killed run leaves is removed by the next
-        run, which uploads again.
+        run, which uploads again; when it finds such a leftover next to a volume of the name
+        that does not hold this file (a copy into place cut short), it deletes that volume
+        and uploads again.
     type: path
   download_to:
     description:

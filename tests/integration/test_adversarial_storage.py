@@ -259,6 +259,35 @@ def test_leftover_of_a_killed_upload_is_removed_and_the_upload_redone(storage):
     assert run_module('volume', name=name, content_from=source)['changed'] is False
 
 
+def test_a_partial_volume_an_interrupted_copy_left_is_uploaded_again(storage):
+    """Where libvirt copies the verified upload into place (a remote URI), a
+    daemon killed during the copy leaves part of the content under the name
+    next to the temporary volume: the next run sees both and redoes it."""
+    name, source = storage.name('copied.raw'), storage.file('source.raw')
+    digest = random_file(source, 2 << 20)
+
+    def interrupted_copy():
+        for volume_name, length in ((name, 1 << 20), ('.%s.partial-dead' % name, 2 << 20)):
+            volume = storage.default.createXML("<volume><name>%s</name><capacity>%d</capacity><target>"
+                                               "<format type='raw'/></target></volume>" % (volume_name, 2 << 20), 0)
+            with open(volume.path(), 'r+b') as handle:
+                handle.write(open(source, 'rb').read(length))
+    interrupted_copy()
+    check = run_module('volume', check=True, name=name, content_from=source)
+    assert check['changed'] is True and check['actions'] == ['delete', 'upload'] and sha256(storage.path(name)) != digest
+    result = run_module('volume', name=name, content_from=source)
+    assert result['actions'] == ['delete', 'upload'] and result['diff'] == check['diff']
+    assert 'uploading it again' in str(result['warnings'])
+    assert pool_files(POOL_DIR, name) == [name] and sha256(storage.path(name)) == digest
+    assert run_module('volume', name=name, content_from=source)['changed'] is False
+    # A complete volume next to a leftover is kept; only the leftover goes.
+    storage.default.createXML("<volume><name>.%s.partial-late</name><capacity>1024</capacity>"
+                              "<target><format type='raw'/></target></volume>" % name, 0)
+    result = run_module('volume', name=name, content_from=source)
+    assert result['changed'] is False and 'partial-late' in str(result['warnings'])
+    assert pool_files(POOL_DIR, name) == [name] and sha256(storage.path(name)) == digest
+
+
 def test_concurrent_runs_of_the_same_volume_end_in_one_volume(storage):
     name, source = storage.name('shared.raw'), storage.file('source.raw')
     digest = random_file(source, 8 << 20)
