@@ -69,6 +69,7 @@ class Storage:
         for attempt in range(10):
             try:
                 testbed.sweep(self.conn, self.prefix)
+                testbed.sweep(self.conn, '.' + self.prefix)  # an upload's temporary volumes, if a test failed mid-way
                 break
             except libvirt.libvirtError:  # a job of another test runs in the pool
                 time.sleep(0.5)
