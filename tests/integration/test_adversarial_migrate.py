@@ -274,11 +274,7 @@ def test_sigkill_of_p2p_run_migration_goes_on_next_run_waits_and_finishes(rig, v
     assert 'is in progress and did not end within 2 s' in impatient['msg']
     assert _state(rig, vm.name)['a'] == ('running', [], True)
 
-    conn = rig.a.open()
-    try:
-        conn.lookupByName(vm.name).migrateSetMaxSpeed(10000, 0)  # let it finish now
-    finally:
-        conn.close()
+    _speed_up(rig.a, vm.name)  # let it finish now
     patient = _migrate(rig, vm, snapshots='move', **params)
     assert patient['changed'] and patient['actions'] == ['finish snapshot move'], patient
     _converges_on_b(rig, vm, **params)
@@ -297,10 +293,26 @@ def test_two_runs_migrating_the_same_domain(rig, vm):  # noqa: F811
 
 # Killed daemons -------------------------------------------------------------------
 
+def _speed_up(host, name):
+    conn = host.open()
+    try:
+        conn.lookupByName(name).migrateSetMaxSpeed(10000, 0)
+    finally:
+        conn.close()
+
+
 def _daemon_killed_mid_migration(rig, vm, host):  # noqa: F811
     run = _start(rig, vm, **dict(SLOW, snapshots='move'))
     _wait(lambda: _migrating(rig.a, vm.name) or run.process.poll() is not None, 'migration started')
-    killer = threading.Timer(0.5, host.stop_libvirtd, ('KILL',))
+
+    def kill():
+        host.stop_libvirtd('KILL')
+        if host is rig.b:
+            # QEMU streams on without b's daemon: let the transfer end now, so
+            # that the failure comes when the source asks b to finish.
+            _speed_up(rig.a, vm.name)
+
+    killer = threading.Timer(0.5, kill)
     killer.start()
     try:
         result = run.finish()[0]
