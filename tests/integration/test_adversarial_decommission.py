@@ -20,17 +20,24 @@ import pytest
 from conftest import REPO, URI, run_module
 
 BIN = os.path.dirname(sys.executable)
-PLAYBOOK = os.path.join(os.path.dirname(__file__), 'playbooks', 'decommission.yml')
+PLAYBOOKS = os.path.join(os.path.dirname(__file__), 'playbooks')
+
+
+def start_playbook(name, *options, **extra):
+    """Start playbooks/`name` from this tree with `extra` vars (as JSON, and
+    `options` such as -e key=value, where values arrive as strings)."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    return subprocess.Popen([os.path.join(BIN, 'ansible-playbook'), os.path.join(PLAYBOOKS, name),
+                             '-e', json.dumps(extra)] + list(options),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def playbook(*options, **extra):
-    """Start the role with `extra` vars; returns the process."""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    """Start the decommission role with `extra` vars; returns the process."""
     extra = dict(dict(decommission_uri=URI, decommission_confirm=True, decommission_force=True,
                       decommission_shutdown_timeout=30), **extra)
-    return subprocess.Popen([os.path.join(BIN, 'ansible-playbook'), PLAYBOOK, '-e', json.dumps(extra)] + list(options),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return start_playbook('decommission.yml', *options, **extra)
 
 
 def decommission(*options, **extra):
@@ -213,3 +220,37 @@ def test_strings_true_confirm_and_a_vm_named_true(make_guest, conn, tmp_path):
     converges(audit_path, [g.name, 'true'])
     with pytest.raises(libvirt.libvirtError):
         conn.lookupByName(g.name)
+
+
+def test_nvram_and_a_save_file_outside_the_pools(make_guest, conn, tmp_path):
+    g = make_guest()
+    nvram_dir, save_dir = tmp_path / 'nvram', tmp_path / 'saves'
+    nvram_dir.mkdir()
+    save_dir.mkdir()
+    nvram = nvram_dir / ('%s_VARS.fd' % g.name)
+    save_file = save_dir / 'vm.save'
+    neighbour = nvram_dir / 'other-vm_VARS.fd'
+    for path in (nvram, save_file, neighbour):
+        path.write_bytes(b'LLTEST-SECRET' * 4096)
+    conn.defineXML(g.xml.replace('<kernel>', "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd"
+                                             "</loader><nvram>%s</nvram><kernel>" % nvram, 1))
+    handles = [open(path, 'rb') for path in (nvram, save_file)]
+    audit_path = str(tmp_path / 'audit.json')
+    try:
+        code, output = decommission(decommission_vms=[g.name], decommission_audit_path=audit_path,
+                                    decommission_nvram_dir=str(nvram_dir),
+                                    decommission_save_files={g.name: [str(save_file)]})
+        assert code == 0, output
+        for handle in handles:
+            handle.seek(0)
+            assert handle.read().count(0) == len(b'LLTEST-SECRET' * 4096), handle.name
+    finally:
+        for handle in handles:
+            handle.close()
+    assert g.domain() is None and not nvram.exists() and not save_file.exists()
+    assert neighbour.read_bytes() == b'LLTEST-SECRET' * 4096  # the temporary pool left it alone
+    assert not [p for p in conn.listAllStoragePools(0) if p.name().startswith('lifecycle-decommission-')]
+    [vm] = audit(audit_path)['runs'][0]['vms']
+    kinds = dict((v['path'], v['kind']) for v in vm['volumes'] if v['wipe']['verified'] and v['deleted'])
+    assert kinds[str(nvram)] == 'nvram' and kinds[str(save_file)] == 'save file'
+    converges(audit_path, [g.name])

@@ -13,6 +13,7 @@ import guest
 from conftest import run_module
 from test_snapshot_lifecycle import define, disk_source
 from test_snapshot_lifecycle import snapshot_names as names
+from test_adversarial_decommission import changed, start_playbook
 
 
 def refused_alike(message, **params):
@@ -131,3 +132,25 @@ def test_yaml_typed_names_stay_strings(test_guest):
         assert run_module('snapshot', domain=g.name, name=name)['changed'] is False
     assert names(g) == sorted(['true', 'no', '0600', '1e3'])
     assert isinstance(g.domain().snapshotLookupByName('0600', 0), libvirt.virDomainSnapshot)
+
+
+def test_role_options_given_as_strings(test_guest):
+    g = test_guest
+    define(g)
+
+    def role(*options):
+        process = start_playbook('snapshot_role.yml', '-e', 'snapshot_name=nightly', *options, snapshot_vms=[g.name])
+        output = process.communicate(timeout=300)[0]
+        return process.returncode, output
+
+    # -e key=value hands the role strings: "true" and "false", not booleans.
+    code, output = role('-e', 'snapshot_disk_only=true', '-e', 'snapshot_quiesce=false')
+    assert code == 0 and changed(output) == 1, output
+    assert names(g) == ['nightly'] and disk_source(g) != g.disk_path
+    code, output = role('-e', 'snapshot_disk_only=true', '-e', 'snapshot_quiesce=false')
+    assert code == 0 and changed(output) == 0, output
+    code, output = role('-e', 'snapshot_disk_only=false', '-e', 'snapshot_quiesce=true')
+    assert code != 0 and 'true needs snapshot_disk_only: true' in output, output
+    code, output = role('-e', 'snapshot_quiesce=maybe')
+    assert code != 0 and 'snapshot_quiesce must be auto, true or false' in output, output
+    assert names(g) == ['nightly']
