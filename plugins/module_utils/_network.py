@@ -479,8 +479,11 @@ def _view(exists, active, autostart, persistent):
 
 
 def converge_network(client, params, check_mode, diff_mode=False):
-    """Bring one network to the declared state and definition."""
-    result = _NetworkConvergence(client, NetworkSpec(params), Changes(check_mode)).run()
+    """Bring one network to the declared state and definition; two runs
+    for one network take turns (LibvirtClient.exclusive)."""
+    spec = NetworkSpec(params)
+    with client.exclusive('network', spec.name):
+        result = _NetworkConvergence(client, spec, Changes(check_mode)).run()
     if not diff_mode:
         result.pop('diff')
     return result
