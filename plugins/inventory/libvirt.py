@@ -131,8 +131,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        if LIBVIRT_IMPORT_ERROR is not None:
-            raise AnsibleParserError('The lifecycle.libvirt.libvirt inventory needs libvirt-python on the controller')
+        if LIBVIRT_IMPORT_ERROR is not None or _xml.LXML_IMPORT_ERROR is not None:
+            raise AnsibleParserError('The lifecycle.libvirt.libvirt inventory needs libvirt-python and lxml on the '
+                                     'controller')
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option('cache') and cache
         records = None
