@@ -547,18 +547,29 @@ class Repair:
                 restore_snapshots(client, domain, entries)
 
 
+def repair_direction(on_source, on_dest, journal_on_source, journal_on_dest):
+    """Which way a half-done snapshot move goes (pure): 'finish' on the
+    destination when the domain got there (a stopped definition left on the
+    source does not count), 'undo' on the source when it did not, None when
+    there is no journal (or the domain runs on both hosts: placement reports
+    that).  `on_*` are None, 'running' or 'defined'."""
+    if not journal_on_source and not journal_on_dest:
+        return None
+    if on_dest is not None and on_source != 'running':
+        return 'finish'
+    if on_dest is None and journal_on_source:
+        return 'undo'
+    return None
+
+
 def plan_repair(source, dest, found_on_source, found_on_dest):
-    """A half-done snapshot move: finish it on the destination when the domain
-    got there (a stopped definition left on the source does not count), undo
-    it on the source when it did not.  `found_on_*` are (domain, state) with
-    state None when the host has no such domain.  None when there is nothing
-    to repair (or the domain runs on both hosts: placement reports that)."""
+    """The Repair of a half-done snapshot move, or None; `found_on_*` are
+    (domain, state) with state None when the host has no such domain."""
     (on_source_domain, on_source), (on_dest_domain, on_dest) = found_on_source, found_on_dest
     source_journal = read_journal(source, on_source_domain) if on_source_domain is not None else []
     dest_journal = read_journal(dest, on_dest_domain) if on_dest_domain is not None else []
-    if not source_journal and not dest_journal:
-        return None
-    if on_dest is not None and on_source != 'running':
+    direction = repair_direction(on_source, on_dest, bool(source_journal), bool(dest_journal))
+    if direction == 'finish':
         steps = []
         if dest_journal:
             steps.append((dest, on_dest_domain, dest_journal))
@@ -566,7 +577,7 @@ def plan_repair(source, dest, found_on_source, found_on_dest):
             steps.append((source, on_source_domain, None))
         return Repair('finish snapshot move', 'the domain is on the destination: the snapshots of an interrupted '
                       'move are redefined there', steps)
-    if on_dest is None and source_journal:
+    if direction == 'undo':
         return Repair('undo snapshot move', 'the domain is still on the source: the snapshots of an interrupted '
                       'move are put back there', [(source, on_source_domain, source_journal)])
     return None

@@ -6,7 +6,7 @@ import pytest
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._migration import (
     JOURNAL_NS, JobWatcher,
-    MIGRATE_ARGUMENT_SPEC, MigrationSpec, _journal_xml, journal_entries, placement)
+    MIGRATE_ARGUMENT_SPEC, MigrationSpec, _journal_xml, journal_entries, placement, repair_direction)
 
 
 def spec(**options):
@@ -154,3 +154,19 @@ def test_journal_keeps_every_snapshot_xml_exactly():
         '</snapshots>', '</lifecycle:snapshots>')
     assert journal_entries(stored) == snapshots
     assert journal_entries(_journal_xml([])) == []
+
+
+@pytest.mark.parametrize('on_source, on_dest, journal_on_source, journal_on_dest, direction', [
+    ('running', None, False, False, None),         # nothing half-done
+    (None, 'running', False, False, None),
+    ('running', None, True, False, 'undo'),        # killed before or during the migration
+    ('defined', None, True, False, 'undo'),        # the same, offline
+    (None, 'running', False, True, 'finish'),      # killed after the migration
+    (None, 'defined', False, True, 'finish'),
+    ('defined', 'running', True, True, 'finish'),  # undefine_source=false left a definition
+    ('defined', 'running', True, False, 'finish'),  # only the left definition's journal remains
+    ('running', 'running', True, True, None),      # on both hosts: placement refuses
+    ('running', 'defined', True, False, None),
+])
+def test_repair_direction(on_source, on_dest, journal_on_source, journal_on_dest, direction):
+    assert repair_direction(on_source, on_dest, journal_on_source, journal_on_dest) == direction
