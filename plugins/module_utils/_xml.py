@@ -250,7 +250,7 @@ def reconcile(declared, actual, machine_aliases=None, normalised=None):
     written = _written(declared, normalised if normalised is not None else declared)
     comparison = _Comparison(machine_aliases or {}, written)
     comparison.element(normalised if normalised is not None else declared, actual, '/' + declared.tag)
-    merged = _with_generated_identifiers(declared, actual, comparison.pairs, written)
+    merged = _with_generated_identifiers(declared, actual, comparison.pairs)
     return Reconciliation(merged, comparison.differences)
 
 
@@ -260,9 +260,8 @@ _GENERATED_INTERFACE_NAME = re.compile(r'^(vnet|macvtap|macvlan)[0-9]+$')
 
 
 def _without_generated_interface_names(declared):
-    targets = [target for target in declared.iterfind('devices/interface/target')
-               if _GENERATED_INTERFACE_NAME.match(target.get('dev') or '')]
-    if not targets:
+    if not any(_GENERATED_INTERFACE_NAME.match(target.get('dev') or '')
+               for target in declared.iterfind('devices/interface/target')):
         return declared
     declared = copy.deepcopy(declared)
     for target in declared.iterfind('devices/interface/target'):
@@ -432,7 +431,7 @@ def _keep_generated_interface_identity(interface, stored):
             parameters.set('interfaceid', stored_id)
 
 
-def _with_generated_identifiers(declared, actual, pairs, written):
+def _with_generated_identifiers(declared, actual, pairs):
     """`declared` with the identifiers libvirt generated for it (uuid, genid,
     MAC addresses, device addresses) taken from `actual` where the user left
     them out, so that a redefinition keeps them."""
@@ -468,8 +467,9 @@ def without_runtime_state(domain):
     running QEMU process: ids, device aliases, pty paths, detected backing
     chains, block job mirrors, sockets libvirt made for this process, the
     guest agent's connection state, the default resource partition, dynamic
-    security labelling, host interface names, automatic ports and the CPU as
-    libvirt expanded it.
+    security labelling, automatic ports and the CPU as libvirt expanded it.
+    (Host interface names libvirt generates are left out of any declaration
+    by `reconcile`.)
     Any other document is returned as it is."""
     if domain.get('id') is None:
         return domain
@@ -477,7 +477,6 @@ def without_runtime_state(domain):
     removed = []
     removed += [a for a in domain.iter('alias') if not (a.get('name') or '').startswith('ua-')]
     removed += domain.findall('devices/disk/backingStore') + domain.findall('devices/disk/mirror')
-    removed += domain.findall('devices/interface/target')
     removed += [r for r in domain.findall('resource') if r.findtext('partition') == '/machine']
     removed += [seclabel for seclabel in domain.findall('seclabel') if seclabel.get('type') == 'dynamic']
     removed += domain.findall('cpu')  # libvirt's expansion of the model, not the user's choice

@@ -114,6 +114,10 @@ CASES = {
     'disk-sd': ['--disk', 'path=%s/{name}.qcow2,size=1,format=qcow2,bus=sd' % IMAGES],
     'disk-raw-io-native': ['--disk', 'path=%s/{name}.img,size=1,format=raw,bus=virtio,cache=none,io=native' % IMAGES],
     'disk-pool-volume': ['--disk', 'vol=default/{name}.qcow2,bus=virtio'],
+    'disk-pool-volume-type': ['--disk', 'vol=default/{name}.qcow2,bus=virtio', '--xml', './devices/disk/@type=volume',
+                              '--xml', 'xpath.delete=./devices/disk/source/@file',
+                              '--xml', './devices/disk/source/@pool=default',
+                              '--xml', './devices/disk/source/@volume={name}.qcow2'],
     'disk-cdrom-and-floppy': ['--disk', DISK, '--disk', 'device=cdrom,bus=sata', '--disk', 'device=floppy'],
     'disk-readonly-shareable': ['--disk', 'path=%s/{name}.img,size=1,format=raw,bus=virtio,readonly=on,shareable=on' % IMAGES],
     'network-user': ['--disk', DISK, '--network', 'user'],
@@ -241,6 +245,36 @@ def write_documentation_examples(html_path):
             out.write(document + '\n')
 
 
+def generate(conn, case, name, extra):
+    """Write the documents of one case; return what could not be made."""
+    printed, error = virt_install(name, extra)
+    if printed is None:
+        return ['%s: virt-install refused it: %s' % (case, error)]
+    with open(os.path.join(OUT, 'virt-install', case + '.xml'), 'w') as out:
+        out.write(printed)
+    try:
+        domain = conn.defineXML(printed)
+    except libvirt.libvirtError as exc:
+        return ['%s: libvirt refused to define it: %s' % (case, exc.get_error_message())]
+    made = []
+    try:
+        with open(os.path.join(OUT, 'dumpxml', case + '.inactive.xml'), 'w') as out:
+            out.write(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        made = scratch_images(printed)
+        try:
+            domain.create()
+        except libvirt.libvirtError as exc:
+            return ['%s.live: QEMU did not start here: %s' % (case, exc.get_error_message())]
+        with open(os.path.join(OUT, 'dumpxml', case + '.live.xml'), 'w') as out:
+            out.write(domain.XMLDesc(0))
+        domain.destroy()
+        return []
+    finally:
+        domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_TPM)
+        for path in made:
+            os.unlink(path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--formatdomain', help='formatdomain.html of libvirt-doc; only the examples are written')
@@ -265,41 +299,14 @@ def main():
             continue
         name = 'lltest-corpus-%02d' % index
         volume = None
-        if case == 'disk-pool-volume':
+        if any(arg.startswith('vol=default/') for arg in extra):
             volume = pool.createXML("<volume><name>%s.qcow2</name><capacity unit='MiB'>16</capacity>"
                                     "<target><format type='qcow2'/></target></volume>" % name, 0)
         try:
-            printed, error = virt_install(name, extra)
+            skipped += generate(conn, case, name, extra)
         finally:
             if volume is not None:
                 volume.delete(0)
-        if printed is None:
-            skipped.append('%s: virt-install refused it: %s' % (case, error))
-            continue
-        with open(os.path.join(OUT, 'virt-install', case + '.xml'), 'w') as out:
-            out.write(printed)
-        made = []
-        try:
-            domain = conn.defineXML(printed)
-        except libvirt.libvirtError as exc:
-            skipped.append('%s: libvirt refused to define it: %s' % (case, exc.get_error_message()))
-            continue
-        try:
-            with open(os.path.join(OUT, 'dumpxml', case + '.inactive.xml'), 'w') as out:
-                out.write(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            made = scratch_images(printed)
-            try:
-                domain.create()
-            except libvirt.libvirtError as exc:
-                skipped.append('%s.live: QEMU did not start here: %s' % (case, exc.get_error_message()))
-            else:
-                with open(os.path.join(OUT, 'dumpxml', case + '.live.xml'), 'w') as out:
-                    out.write(domain.XMLDesc(0))
-                domain.destroy()
-        finally:
-            domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_TPM)
-            for path in made:
-                os.unlink(path)
         print(case, file=sys.stderr)
     pool.refresh(0)
     with open(skipped_file, 'w') as out:

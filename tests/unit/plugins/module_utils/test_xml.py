@@ -94,6 +94,18 @@ def test_a_device_moved_to_another_bus_gets_a_new_address(reconcile):
     assert result.merged.find('devices/interface/address').get('slot') == '0x03'
 
 
+def test_generated_host_interface_names_are_not_the_users(reconcile):
+    nic = "<interface type='network'><source network='default'/><target dev='%s'/><model type='virtio'/></interface>"
+    stored = STORED.replace('</devices>', (nic % 'vnet3').replace("<target dev='vnet3'/>", '') + '</devices>')
+    generated = reconcile(DECLARED.replace('</devices>', nic % 'vnet3' + '</devices>'), stored)
+    assert generated.differences == []
+    assert generated.merged.find("devices/interface[@type='network']/target") is None
+    named = reconcile(DECLARED.replace('</devices>', nic % 'web0' + '</devices>'),
+                      stored.replace("<source network='default'/>", "<source network='default'/><target dev='web0'/>"))
+    assert named.differences == []
+    assert named.merged.find("devices/interface[@type='network']/target").get('dev') == 'web0'
+
+
 def test_a_value_change_is_defined_as_declared(reconcile):
     stored = STORED.replace("<vcpu placement='static'>1</vcpu>", "<vcpu placement='static' current='1'>2</vcpu>")
     result = reconcile(DECLARED.replace('<vcpu>1</vcpu>', '<vcpu>4</vcpu>'), stored)
