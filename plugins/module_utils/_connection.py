@@ -64,19 +64,21 @@ _USERINFO = re.compile(r'^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#
 _SECRET_PARAMETER = re.compile(r'pass|pwd|secret|token', re.IGNORECASE)
 
 
+def _secret_value(parameter):
+    """The value of a query parameter (name=value) when it is a secret."""
+    name, sep, value = parameter.partition('=')
+    return value if sep and value and _SECRET_PARAMETER.search(name) else None
+
+
 def _uri_parts(uri):
     """(password or None, [secret query values]) of a URI, as written."""
     password = None
     match = _USERINFO.match(uri)
     if match and ':' in match.group('userinfo'):
         password = match.group('userinfo').split(':', 1)[1]
-    secrets = []
     query = uri.split('?', 1)[1].split('#', 1)[0] if '?' in uri else ''
-    for parameter in re.split('[&;]', query):
-        name, sep, value = parameter.partition('=')
-        if sep and value and _SECRET_PARAMETER.search(name):
-            secrets.append(value)
-    return password, secrets
+    secrets = [_secret_value(parameter) for parameter in re.split('[&;]', query)]
+    return password, [secret for secret in secrets if secret]
 
 
 def mask_uri(uri):
@@ -84,8 +86,7 @@ def mask_uri(uri):
     in the query) replaced by ********; everything else as written."""
     if not uri:
         return uri
-    password, _secrets = _uri_parts(uri)
-    if password is not None:
+    if _uri_parts(uri)[0] is not None:
         match = _USERINFO.match(uri)
         user = match.group('userinfo').split(':', 1)[0]
         uri = '%s%s:%s@%s' % (match.group('head'), user, MASK, uri[match.end():])
@@ -94,10 +95,9 @@ def mask_uri(uri):
     base, query = uri.split('?', 1)
     query, hash_sign, fragment = query.partition('#')
     parameters = re.split('([&;])', query)
-    for index in range(0, len(parameters), 2):
-        name, sep, value = parameters[index].partition('=')
-        if sep and value and _SECRET_PARAMETER.search(name):
-            parameters[index] = '%s=%s' % (name, MASK)
+    for index in range(0, len(parameters), 2):  # the odd ones are the separators
+        if _secret_value(parameters[index]):
+            parameters[index] = '%s=%s' % (parameters[index].partition('=')[0], MASK)
     return '%s?%s%s%s' % (base, ''.join(parameters), hash_sign, fragment)
 
 
