@@ -4,28 +4,23 @@
 """Hardened XML parsing and the comparison of a declared domain XML with the
 one libvirt holds.
 
-libvirt fills in a lot when it stores a definition (uuid, MAC and PCI
-addresses, controllers, memory in KiB, the expanded machine type).  A plain
-string comparison therefore reports changes that are not there.  `reconcile`
-instead walks the declared XML, matches each element with its counterpart in
-libvirt's XML and produces
+libvirt fills in and rewrites a lot when it stores a definition (uuid, MAC
+and PCI addresses, controllers, the serial port a console needs, memory in
+KiB, the expanded machine type).  A plain string comparison therefore
+reports changes that are not there.  The rules here come from libvirt itself
+(docs/xml-comparison.md says how they were measured):
 
-* the list of real differences (empty means "nothing to do"), and
-* the XML to define: the declared XML completed with what libvirt generated,
-  so that redefining never churns MAC addresses, uuids or PCI slots.
-
-Rules, in short (documented for users in the domain module):
-
-* attributes and text the user wrote must match (memory sizes compare in
-  bytes, machine aliases such as ``pc`` compare by their canonical name);
-* attributes and elements the user did not write are libvirt's defaults and
-  are kept;
-* a list the user wrote is complete: if the declared XML has two ``<disk>``
-  elements and libvirt has three, the third is removed.  In ``<devices>`` a
-  kind of device the user did not mention at all is removed as well, except
-  the ones libvirt adds by itself (controllers, the memory balloon, the
-  emulator, PS/2 input, audio, the console that mirrors a serial port, the
-  video card of a graphical console).
+* `normalised_by_libvirt` runs the declared XML through libvirt's own parser
+  (the in-process test driver) and reads back what libvirt makes of it;
+* `reconcile` compares that with the stored definition: what the user wrote
+  must match, in libvirt's spelling (sizes in bytes, NUMA memory summed,
+  machine aliases canonical); what libvirt's parser added is libvirt's; a
+  list the user wrote is complete, and a device kind neither written nor
+  implied is removed, except those the QEMU driver always adds;
+* the XML to define is the declared XML itself with only the identifiers
+  libvirt generated (uuid, genid, MAC and device addresses) carried over,
+  so a redefinition stores what `virsh define` of the user's XML stores and
+  never churns them.
 """
 
 from __future__ import absolute_import, division, print_function
