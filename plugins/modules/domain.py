@@ -129,6 +129,148 @@ options:
         one, and RV(pending_restart) says so.
     type: bool
     default: false
+  memory:
+    description:
+      - Structured definition (instead of O(xml), see docs/structured-definitions.md) - the
+        memory the guest has, a size such as V(512M) or V(2G) (C(<currentMemory>)).
+      - Required when any structured option is given. The structured options become domain
+        XML that is compared, defined and reported exactly as O(xml) is.
+    type: str
+  max_memory:
+    description:
+      - The most memory the guest can be ballooned up to (C(<memory>)); defaults to O(memory).
+    type: str
+  vcpus:
+    description: Virtual CPUs the guest runs with (C(<vcpu current>)); default 1.
+    type: int
+  max_vcpus:
+    description: The most virtual CPUs the guest can have (C(<vcpu>)); defaults to O(vcpus).
+    type: int
+  virt_type:
+    description:
+      - The domain type, C(<domain type>) - V(kvm) (hardware virtualisation, the default) or
+        V(qemu) (TCG emulation).
+    type: str
+    choices: [kvm, qemu]
+  arch:
+    description: The guest architecture (C(<os><type arch>)); libvirt's default (the host's) when omitted.
+    type: str
+  machine:
+    description: The machine type (C(<os><type machine>)), for example V(q35) or V(pc); libvirt's default when omitted.
+    type: str
+  cpu_mode:
+    description:
+      - The CPU the guest sees (C(<cpu mode>)); libvirt's default when omitted. Checked against the
+        host's domain capabilities.
+    type: str
+    choices: [host-passthrough, host-model, custom]
+  cpu_model:
+    description: The CPU model of O(cpu_mode=custom) (C(<cpu><model>)), one the host's domain capabilities list.
+    type: str
+  firmware:
+    description:
+      - V(bios) (the default) or V(uefi) (C(<os firmware='efi'>), the firmware libvirt picks
+        from the host's firmware descriptors). V(uefi) fails, before anything is defined, on a host
+        without UEFI firmware.
+    type: str
+  secure_boot:
+    description: With O(firmware=uefi), ask for a secure boot firmware (and SMM); fails when the host has none.
+    type: bool
+  boot:
+    description: The boot order (C(<os><boot dev>)), devices among V(hd), V(cdrom), V(network).
+    type: list
+    elements: str
+  disks:
+    description:
+      - The disks, in order (targets C(vda), C(vdb)... per bus). Each is a volume in a pool (O(disks[].pool)
+        and O(disks[].volume)) or the volume at a path (O(disks[].path)); a missing pool or volume is an
+        error before anything is defined, in check mode too.
+    type: list
+    elements: dict
+    suboptions:
+      pool:
+        description: The storage pool of the volume.
+        type: str
+      volume:
+        description: The volume's name in O(disks[].pool).
+        type: str
+      path:
+        description: The path of a volume of a storage pool (looked up by libvirt, so it must be in a pool).
+        type: str
+      bus:
+        description: The bus; V(virtio) for disks and V(sata) for CD-ROMs when omitted.
+        type: str
+        choices: [virtio, sata, scsi, ide, usb]
+      device:
+        description: V(disk) or V(cdrom) (always read-only).
+        type: str
+        choices: [disk, cdrom]
+        default: disk
+      cache:
+        description: The cache mode (C(<driver cache>)); the hypervisor's default when omitted.
+        type: str
+        choices: [default, none, writethrough, writeback, directsync, unsafe]
+      readonly:
+        description: Attach the disk read-only.
+        type: bool
+        default: false
+      format:
+        description: The image format (C(<driver type>)); read from the volume when omitted.
+        type: str
+  interfaces:
+    description: The network interfaces, in order; each has one of O(interfaces[].network), O(interfaces[].bridge), O(interfaces[].direct).
+    type: list
+    elements: dict
+    suboptions:
+      network:
+        description: A libvirt network (it must exist).
+        type: str
+      bridge:
+        description: A bridge of the host.
+        type: str
+      direct:
+        description: A host interface to attach to with macvtap (mode bridge).
+        type: str
+      mac:
+        description: The MAC address; libvirt generates one when omitted, and keeps it on later runs.
+        type: str
+      model:
+        description: The NIC model.
+        type: str
+        default: virtio
+  graphics:
+    description: V(none) (the default), V(vnc) or V(spice).
+    type: str
+    choices: [none, vnc, spice]
+  graphics_listen:
+    description: The address the VNC/SPICE server listens on.
+    type: str
+  graphics_password:
+    description: The VNC/SPICE password; never shown in clear in results or diffs.
+    type: str
+  serial_console:
+    description: A serial console (C(<console type='pty'>)); on unless V(false).
+    type: bool
+  guest_agent:
+    description:
+      - The QEMU guest agent channel (C(org.qemu.guest_agent.0)); on unless V(false). Graceful
+        shutdown and quiesced snapshots use it.
+    type: bool
+  rng:
+    description: A virtio random number generator fed from the host's C(/dev/urandom); on unless V(false).
+    type: bool
+  tpm:
+    description: An emulated TPM 2.0; fails, before anything is defined, when the host cannot emulate one (swtpm).
+    type: bool
+  description:
+    description: The domain's C(<description>).
+    type: str
+  tags:
+    description:
+      - Tags kept in the domain's C(<metadata>), in the namespace the C(lifecycle.libvirt.libvirt)
+        inventory reads by default (they become its C(libvirt_tags)).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -217,6 +359,23 @@ EXAMPLES = r'''
     force: true
     shutdown_timeout: 30
 
+- name: A guest from structured options instead of XML
+  lifecycle.libvirt.domain:
+    name: web02
+    state: running
+    memory: 2G
+    vcpus: 2
+    cpu_mode: host-passthrough
+    machine: q35
+    firmware: uefi
+    disks:
+      - {pool: default, volume: web02-root.qcow2}
+      - {pool: default, volume: web02-seed.iso, device: cdrom}
+    interfaces:
+      - {network: default}
+      - {bridge: br0, mac: "52:54:00:aa:bb:01"}
+    tags: [web, production]
+
 - name: Manage guests of a remote hypervisor
   lifecycle.libvirt.domain:
     uri: qemu+ssh://admin@kvm01.example.com/system
@@ -290,16 +449,17 @@ diff:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import (
-    DOMAIN_ARGUMENT_SPEC, DomainSpec, converge_domain)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._definition import (
+    STRUCTURED_ARGUMENT_SPEC, structured_domain_spec)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import DOMAIN_ARGUMENT_SPEC, converge_domain
 
 
 def main():
-    module = LibvirtModule(argument_spec=DOMAIN_ARGUMENT_SPEC,
+    module = LibvirtModule(argument_spec=dict(DOMAIN_ARGUMENT_SPEC, **STRUCTURED_ARGUMENT_SPEC),
                            required_one_of=[('name', 'xml')],
                            supports_check_mode=True)
     module.run(lambda client: converge_domain(
-        client, DomainSpec(module.params), module.check_mode, module._diff))
+        client, structured_domain_spec(client, module.params), module.check_mode, module._diff))
 
 
 if __name__ == '__main__':
