@@ -60,8 +60,8 @@ def test_disk_targets_are_numbered_per_prefix():
 
 
 def test_disks_become_volume_file_and_block_sources():
-    root = definition(disks=[disk(cache='none'), disk(type='file', path='/img/a.iso', device='cdrom', bus='sata',
-                                                       format='raw'),
+    cdrom = disk(type='file', path='/img/a.iso', device='cdrom', bus='sata', format='raw')
+    root = definition(disks=[disk(cache='none'), cdrom,
                              disk(type='block', path='/dev/vg/lv', format='raw', readonly=True)])
     volume, cdrom, block = root.findall('devices/disk')
     assert volume.find('source').attrib == {'pool': 'default', 'volume': 'root.qcow2'}
