@@ -108,7 +108,8 @@ options:
         never restored - O(state=running) and O(state=paused) fail and say so, since its
         memory no longer matches the disks. Remove the file, or leave out O(save_file),
         to boot afresh. The ages are compared only when the hypervisor is this host
-        (a URI without a host name).
+        (a URI without a host name), and only for disks that are files (writes to a
+        block device or a network disk leave no modification time to compare).
       - An existing file is only overwritten when it is an earlier save image of this
         domain, or an incomplete one; a symbolic link, a directory, a device node, another
         file or another domain's image is refused, in check mode too. It is recognised by
