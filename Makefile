@@ -10,11 +10,11 @@ CACHE := .cache
 # Ansible to load it; a symlink does for running it, ansible-test wants a copy.
 COLLECTIONS := $(CURDIR)/.build/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lifecycle/libvirt
-SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity-$(shell echo $(CURDIR) | md5sum | cut -c1-8)/ansible_collections/lifecycle/libvirt
+SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity-$(shell echo $(CURDIR) | md5sum | cut -c1-8)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup host venv guest test sanity lint unit integration molecule demo bench build clean
+.PHONY: setup host venv guest cores test sanity lint unit release-checks docs integration molecule demo bench build clean
 
 setup: host venv guest $(COLLECTION_LINK)
 
@@ -37,17 +37,51 @@ $(COLLECTION_LINK):
 	ln -sfn $(CURDIR) $@
 
 test: setup
-	$(MAKE) --no-print-directory sanity lint unit integration molecule
+	$(MAKE) --no-print-directory sanity lint unit release-checks integration molecule
 
-sanity: $(COLLECTION_LINK)
-	$(BIN)/python tests/sanity/install_offline_get_pip.py
-	mkdir -p $(SANITY_TREE)
-	rsync -a --delete --exclude=.venv --exclude=.cache --exclude=.build --exclude=.git --exclude=tests/output ./ $(SANITY_TREE)/
-	cd $(SANITY_TREE) && ansible-test sanity --python 3.11 --requirements --color no \
-	    --skip-test shebang
+# Sanity and unit tests run on every ansible-core this Python (3.11) supports,
+# each in its own venv made from requirements/core-X.Y.txt; the integration
+# tests and molecule run on .venv's ansible-core.  Newer cores need Python 3.12.
+CORES := 2.17 2.18 2.19
+CORE_VENVS := $(foreach core,$(CORES),.build/core-$(core)/.installed)
 
-unit:
-	$(BIN)/pytest -q tests/unit
+cores: $(CORE_VENVS)
+
+.build/core-%/.installed: requirements/core-%.txt requirements/runtime.txt
+	test -x .build/core-$*/bin/python || $(PYTHON) -m venv .build/core-$*
+	.build/core-$*/bin/pip install -q --upgrade pip
+	.build/core-$*/bin/pip install -q -r requirements/core-$*.txt
+	touch $@
+
+# ansible-test wants the collection as a copy (one per core, so their
+# tests/output never mix) and fetches a pip bootstrap script these machines
+# cannot reach: install_offline_get_pip.py puts a stand-in in its cache.
+sanity: $(COLLECTION_LINK) $(CORE_VENVS)
+	set -e; for core in $(CORES); do \
+	    echo "== ansible-test sanity, ansible-core $$core"; \
+	    tree=$(SANITY_TREE)-$$core/ansible_collections/lifecycle/libvirt; \
+	    .build/core-$$core/bin/python tests/sanity/install_offline_get_pip.py; \
+	    mkdir -p $$tree; \
+	    rsync -a --delete --exclude=.venv --exclude=.cache --exclude=.build --exclude=.git --exclude=tests/output ./ $$tree/; \
+	    (cd $$tree && PATH=$(CURDIR)/.build/core-$$core/bin:$$PATH ansible-test sanity --python 3.11 --requirements \
+	        --color no --skip-test shebang); \
+	done
+
+unit: $(COLLECTION_LINK) $(CORE_VENVS)
+	set -e; for core in $(CORES); do \
+	    echo "== unit tests, ansible-core $$core"; \
+	    .build/core-$$core/bin/pytest -q tests/unit; \
+	done
+
+# The collection as a release: the execution-environment dependencies
+# (ansible-builder introspect/create), the docs site and antsibull-docs' lint.
+release-checks:
+	$(BIN)/pytest -q tests/release
+
+# The HTML site: the modules' and roles' reference (antsibull-docs) and the
+# guides of docs/, in .build/docs.
+docs: $(COLLECTION_LINK)
+	$(BIN)/python docs/site/build.py .build/docs
 
 integration:
 	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15 tests/integration
@@ -59,7 +93,7 @@ molecule:
 	flock -s /tmp/lifecycle-libvirt-tests.lock $(BIN)/molecule test --all
 
 lint:
-	$(BIN)/ansible-lint --profile production roles/ playbooks/
+	$(BIN)/ansible-lint --profile production roles/ playbooks/ examples/
 
 # The demo runs on the two-host rig (tests/testbed/rig.py), stopped again
 # whatever happens.

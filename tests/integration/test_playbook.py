@@ -1,17 +1,17 @@
 """The collection as users get it: built with ansible-galaxy, installed from
 the tarball, run by ansible-playbook with module_defaults and --diff."""
 
-import glob
 import json
 import os
+import pathlib
 import subprocess
-
 import sys
 
 import pytest
 from lxml import etree
 
-from conftest import REPO, URI
+import collection  # tests/testbed, on the path through conftest
+from conftest import URI
 
 BIN = os.path.dirname(sys.executable)
 
@@ -21,13 +21,7 @@ WIPE_ASYNC_PLAYBOOK = os.path.join(os.path.dirname(__file__), 'playbooks', 'wipe
 
 @pytest.fixture(scope='module')
 def installed_collection(tmp_path_factory):
-    build_dir = tmp_path_factory.mktemp('build')
-    install_dir = tmp_path_factory.mktemp('collections')
-    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', REPO, '--output-path', str(build_dir)],
-                   check=True, capture_output=True)
-    [tarball] = glob.glob(str(build_dir / 'lifecycle-libvirt-*.tar.gz'))
-    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', tarball, '-p', str(install_dir)],
-                   check=True, capture_output=True)
+    install_dir = pathlib.Path(collection.build_and_install(str(tmp_path_factory.mktemp('galaxy'))))
     assert os.path.exists(install_dir / 'ansible_collections' / 'lifecycle' / 'libvirt' / 'plugins' / 'modules'
                           / 'domain.py')
     return install_dir
