@@ -62,7 +62,7 @@ sanity: $(COLLECTION_LINK) $(CORE_VENVS)
 	    tree=$(SANITY_TREE)-$$core/ansible_collections/lifecycle/libvirt; \
 	    .build/core-$$core/bin/python tests/sanity/install_offline_get_pip.py; \
 	    mkdir -p $$tree; \
-	    rsync -a --delete --exclude=.venv --exclude=.cache --exclude=.build --exclude=.git --exclude=tests/output ./ $$tree/; \
+	    rsync -a --delete --exclude=.venv --exclude=.cache --exclude=.build --exclude=.git --exclude=.ansible --exclude=tests/output ./ $$tree/; \
 	    (cd $$tree && PATH=$(CURDIR)/.build/core-$$core/bin:$$PATH ansible-test sanity --python 3.11 --requirements \
 	        --color no --skip-test shebang); \
 	done
