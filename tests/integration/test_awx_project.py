@@ -14,7 +14,6 @@ import subprocess
 import sys
 import uuid
 
-import libvirt
 import pytest
 import yaml
 from lxml import etree
