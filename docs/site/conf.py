@@ -1,7 +1,7 @@
 # Sphinx configuration of the collection's HTML site (`make docs`).
-# The sources are assembled in .build/docs-src by the Makefile: the collection
-# docs that antsibull-docs writes (collection/) and the Markdown guides of docs/
-# (guides/), under docs/site/index.rst.  No intersphinx: these machines reach
+# build.py assembles the sources: the collection reference antsibull-docs
+# writes (collection/), the Markdown guides of docs/ (guides/) and links to
+# Ansible's documentation (ansible.rst), under docs/site/index.rst.  No intersphinx: these machines reach
 # no documentation server, and a site that links out needs none.
 
 project = 'lifecycle.libvirt'
