@@ -127,6 +127,51 @@ def test_provision_with_survey_text(project, conn, domain_type, names, tmp_path)
     assert stats == {'provision_summary': {'provisioned': [vm1, vm2], 'changed': [], 'unchanged': [vm1, vm2]}}
 
 
+def test_snapshot_and_decommission_with_survey_text(project, conn, domain_type, names, tmp_path):
+    vm1, vm2, base, vms_yaml = two_vms(conn, names, tmp_path)
+    run, stats = job(project, 'provision', dict(provision_vms=vms_yaml, provision_domain_type=domain_type), tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    # A survey text field: the names comma-separated.
+    snapshot_vars = dict(snapshot_vms='%s, %s' % (vm1, vm2), snapshot_name_prefix=names, snapshot_name=names + 's1')
+    run, stats = job(project, 'snapshot', snapshot_vars, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert stats == {'snapshot_summary': {'taken': [vm1, vm2], 'unchanged': [], 'reverted': [], 'failed': [],
+                                          'snapshots': {vm1: names + 's1', vm2: names + 's1'},
+                                          'deleted': {vm1: [], vm2: []}}}
+    # A textarea, one name per line; the retention count as a string.
+    run, stats = job(project, 'snapshot', dict(snapshot_vars, snapshot_vms='%s\n%s\n' % (vm1, vm2),
+                                               snapshot_name=names + 's2', snapshot_keep='1'), tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = stats['snapshot_summary']
+    assert (summary['taken'], summary['failed']) == ([vm1, vm2], [])
+    assert summary['deleted'] == {vm1: [names + 's1'], vm2: [names + 's1']}
+    for name in (vm1, vm2):
+        assert conn.lookupByName(name).snapshotListNames(0) == [names + 's2']
+
+    audit = tmp_path / 'audit.json'
+    decommission_vars = dict(decommission_vms='%s\n%s' % (vm1, vm2), decommission_confirm='true',
+                             decommission_pools='default', decommission_force='true',
+                             decommission_shutdown_timeout='30', decommission_audit_path=str(audit))
+    run, stats = job(project, 'decommission', decommission_vars, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = stats['decommission_summary']
+    assert sorted(summary['decommissioned']) == [vm1, vm2]
+    assert (summary['failed'], summary['skipped']) == ([], [])
+    assert summary['audit'] == json.loads(audit.read_text())['runs'][-1]
+    assert sorted(vm['name'] for vm in summary['audit']['vms']) == [vm1, vm2]
+    assert not {vm1, vm2} & set(conn.listDefinedDomains() + [domain.name() for domain in conn.listAllDomains(0)])
+    left = volume_names(conn)
+    assert base in left and not {vm1 + '-root.qcow2', vm2 + '-root.qcow2'} & left
+
+    # Again: both are gone already - skipped, and no new audit record.
+    run, stats = job(project, 'decommission', decommission_vars, tmp_path)
+    assert run.returncode == 0 and 'changed=0' in run.stdout, run.stdout + run.stderr
+    assert stats == {'decommission_summary': {'decommissioned': [], 'failed': [], 'skipped': [vm1, vm2],
+                                              'audit': None}}
+    assert len(json.loads(audit.read_text())['runs']) == 1
+
+
 def test_bad_survey_text_is_refused_before_anything_is_made(project, conn, names, tmp_path):
     run, stats = job(project, 'provision', dict(provision_vms='- name: %sbad\n  memory_mib: [256' % names), tmp_path)
     assert run.returncode != 0
