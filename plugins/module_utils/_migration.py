@@ -13,8 +13,9 @@
   outside every pool of the destination cannot be seen, which is not the
   same as missing: it passes as unknown, with a warning.
 * `migrate` runs the one mutation through `Changes.apply`, one run per domain
-  at a time on this machine (`migration_lock`), after waiting for a migration
-  of the domain another run started.  The blocking libvirt call runs in a
+  at a time on this machine (the client's per-domain lock, which the domain
+  module takes too), after waiting for a migration of the domain another run
+  started.  The blocking libvirt call runs in a
   worker thread: SIGTERM/SIGINT abort the job (the guest stays on the
   source), as does a watcher thread when `timeout` is exceeded; it also
   switches to post-copy when asked to.
@@ -28,13 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
-import fcntl
-import hashlib
-import os
-import stat
 import threading
-from contextlib import contextmanager
 
 from ansible.module_utils.common.warnings import warn
 
@@ -792,34 +787,6 @@ def _host(client):
     return client.call('read the host name', client.conn.getHostname)
 
 
-def _lock_path(name):
-    """A lock file per domain name, in a directory only this user can write."""
-    directory = os.path.join('/tmp', 'lifecycle.libvirt-%d' % os.getuid())
-    try:
-        os.mkdir(directory, 0o700)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise OperationFailed('Failed to lock the migration of %s: %s is not a private directory of this user'
-                              % (name, directory))
-    return os.path.join(directory, 'migrate-%s.lock' % hashlib.sha256(name.encode('utf-8')).hexdigest()[:32])
-
-
-@contextmanager
-def migration_lock(name):
-    """One migration of a domain at a time from this machine (two playbooks,
-    two AWX jobs): the second waits, then finds the domain moved.  The kernel
-    drops the lock when the process ends, however it ends."""
-    handle = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)
-
-
 def _source_snapshots(source, domain, repair):
     """The snapshots of the domain on the source, with those a pending undo
     puts back (so check mode predicts the real run)."""
@@ -841,7 +808,7 @@ def migrate(source, params, check_mode, diff_mode):
     changes = Changes(check_mode)
     dest = _connect_destination(spec)
     try:
-        with migration_lock(spec.name):
+        with source.exclusive('domain', spec.name):
             return _converge(source, dest, spec, result, changes, diff_mode, watch)
     except _xml.XMLError as exc:
         raise OperationFailed('Failed to read the definition of %s: %s' % (spec.name, exc))

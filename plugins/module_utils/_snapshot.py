@@ -401,8 +401,10 @@ def describe_snapshots(client, domain_name):
 
 
 def converge_snapshot(client, spec, check_mode, diff_mode=False):
-    """Bring one snapshot (or a domain's set of snapshots) to `spec`; return the module result."""
-    result = _SnapshotConvergence(client, spec, Changes(check_mode)).run()
+    """Bring one snapshot (or a domain's set of snapshots) to `spec`; return the module result.
+    The domain's lock keeps a domain or migrate run from changing it under us."""
+    with client.exclusive('domain', spec.domain):
+        result = _SnapshotConvergence(client, spec, Changes(check_mode)).run()
     if not diff_mode:
         result.pop('diff')
     return result

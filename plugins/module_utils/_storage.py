@@ -1162,23 +1162,8 @@ def converge_volume(client, params, check_mode):
     spec = VolumeSpec(params)
     # One run at a time per volume (two playbooks, two AWX jobs): the second
     # waits and then finds the volume as the first left it.
-    with interruptible(), volume_lock(client, spec.pool, spec.name):
+    with interruptible(), client.exclusive('volume', '%s/%s' % (spec.pool, spec.name)):
         return VolumeConverger(client, spec, check_mode).run()
-
-
-@contextlib.contextmanager
-def volume_lock(client, pool, name):
-    """An exclusive lock, on the host where the module runs, on one volume of
-    one libvirt connection."""
-    uri = client.call('read the connection URI', client.conn.getURI)
-    digest = hashlib.sha256(('%s\0%s\0%s' % (uri, pool, name)).encode('utf-8')).hexdigest()[:24]
-    path = os.path.join(tempfile.gettempdir(), 'lifecycle-libvirt-volume-%s.lock' % digest)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def partial_prefix(name):
