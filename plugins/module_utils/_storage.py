@@ -1332,13 +1332,29 @@ def volume_info(client, params):
         volume = client.volume(pool, name)
         if volume is None:
             raise OperationFailed('Failed to find volume %s in pool %s: it does not exist' % (name, pool_name))
-        volumes = [volume]
+        volumes = [(volume, VolumeFacts(client, volume))]
     else:
-        volumes = client.call('list volumes of pool %s' % pool_name, pool.listAllVolumes, 0)
+        volumes = _listed_volume_facts(client, pool)
     usage = StorageUsage(client)
-    facts = []
-    for volume in volumes:
-        volume_facts = VolumeFacts(client, volume)
-        facts.append(dict(volume_facts.result(), name=volume.name(), pool=pool_name,
-                          users=usage.users(volume_facts.path, volume_facts.key)))
+    facts = [dict(volume_facts.result(), name=volume.name(), pool=pool_name,
+                  users=usage.users(volume_facts.path, volume_facts.key)) for volume, volume_facts in volumes]
     return dict(changed=False, volumes=sorted(facts, key=lambda item: item['name']), duration=watch.rounded())
+
+
+def _listed_volume_facts(client, pool, attempts=3):
+    """(volume, facts) of every volume of `pool`.  Another client's pool
+    refresh drops libvirt's volume list for a moment, so a volume listed can
+    be "not found" when read: list again, and leave a volume out only when
+    it stays gone (it was deleted)."""
+    for attempt in range(1, attempts + 1):
+        listed, vanished = [], False
+        for volume in client.call('list volumes of pool %s' % pool.name(), pool.listAllVolumes, 0):
+            try:
+                listed.append((volume, VolumeFacts(client, volume)))
+            except OperationFailed as exc:
+                if exc.libvirt_code != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise
+                vanished = True
+        if not vanished or attempt == attempts:
+            return listed
+        time.sleep(0.5)

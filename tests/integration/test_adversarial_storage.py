@@ -13,8 +13,10 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 
+import libvirt
 import pytest
 
 import ansible_module
@@ -441,3 +443,29 @@ def test_delete_while_a_wipe_runs_waits_for_it_instead_of_failing(storage):
     assert storage.volume(name) is None and pool_files(POOL_DIR, name) == []
     assert finish(process)['changed'] is True  # the first wipe ended normally
     assert run_module('volume', name=name, state='absent')['changed'] is False
+
+
+def test_volume_info_lists_every_volume_while_another_client_deletes_some(storage):
+    kept = [storage.create_raw('kept-%d.raw' % index) for index in range(4)]
+    stop = threading.Event()
+
+    def create_and_delete_again_and_again():
+        pool = libvirt.open(URI).storagePoolLookupByName('default')
+        while not stop.is_set():
+            for index in range(8):
+                pool.createXML("<volume><name>%s</name><capacity>4096</capacity></volume>"
+                               % storage.name('churn-%d.raw' % index), 0)
+            for volume in pool.listAllVolumes(0):
+                if volume.name().startswith(storage.name('churn-')):
+                    volume.delete(0)
+
+    churn = threading.Thread(target=create_and_delete_again_and_again)
+    churn.start()
+    try:
+        listings = [run_module('volume_info') for _run in range(6)]
+    finally:
+        stop.set()
+        churn.join()
+    for listing in listings:
+        assert not listing.get('failed'), listing['msg']
+        assert set(kept) <= set(volume['name'] for volume in listing['volumes'])
