@@ -87,22 +87,13 @@ def two_vms(conn, names, workdir):
     logs = workdir / 'serial'
     logs.mkdir()
     os.chmod(logs, 0o777)  # QEMU (libvirt-qemu) writes the serial log
-    text = '\n'.join([
-        '- name: %s' % vm1,
-        '  memory_mib: 256',
-        '  base_volume: %s' % base,
-        '  kernel: %s' % (guest.GUEST_DIR / 'vmlinuz'),
-        '  initrd: %s' % (guest.GUEST_DIR / 'initrd.img'),
-        '  cmdline: console=ttyS0 quiet',
-        '  serial_log: %s' % (logs / 'awx1.log'),
-        '  ready_marker: LIFECYCLE-READY',
-        '- name: %s' % vm2,
-        '  memory_mib: 256',
-        '  base_volume: %s' % base,
-        '  kernel: %s' % (guest.GUEST_DIR / 'vmlinuz'),
-        '  initrd: %s' % (guest.GUEST_DIR / 'initrd.img'),
-        '  state: defined',
-        ''])
+    on_base = dict(memory_mib=256, base_volume=base, kernel=str(guest.GUEST_DIR / 'vmlinuz'),
+                   initrd=str(guest.GUEST_DIR / 'initrd.img'))
+    text = yaml.safe_dump([
+        dict(name=vm1, **on_base, cmdline='console=ttyS0 quiet', serial_log=str(logs / 'awx1.log'),
+             ready_marker='LIFECYCLE-READY'),
+        dict(name=vm2, **on_base, state='defined'),
+    ], sort_keys=False)
     return vm1, vm2, base, text
 
 
