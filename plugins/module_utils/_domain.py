@@ -26,6 +26,7 @@ import errno
 import os
 import stat
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
@@ -415,7 +416,10 @@ class _DomainConvergence:
                 steps.insert(0, S.DEFINE)
         if spec.declared is not None and any(s in (S.DEFINE, S.CREATE, S.CREATE_PAUSED) for s in steps):
             self._preflight(reconciliation.merged if reconciliation is not None else spec.declared)
-        pending = self._differs_from_live(self._live_definition_after(observed, steps))
+        live_xml = self._live_definition_after(observed, steps)
+        pending = self._differs_from_live(live_xml)
+        if pending and observed.state in (S.RUNNING, S.PAUSED) and not (spec.restart_on_change or spec.state == S.RESTARTED):
+            pending = self._grow_live(live_xml, reconciliation, steps)
         if pending and (spec.restart_on_change or spec.state == S.RESTARTED):
             # A reboot keeps the QEMU process and its old configuration; only
             # a power cycle applies the new definition.
@@ -425,6 +429,14 @@ class _DomainConvergence:
         if spec.autostart is not None and spec.autostart != self._autostart(observed):
             steps.append(S.SET_AUTOSTART)
         return steps, pending
+
+    def _grow_live(self, live_xml, reconciliation, steps):
+        """Add the steps that give the running domain what libvirt can
+        apply live (_live.Growth); whether a restart is still pending."""
+        live = _xml.parse_xml(live_xml, 'libvirt XML')
+        growth = _live.Growth(live, reconciliation.merged)
+        steps += growth.steps
+        return self._reconcile(growth.predicted_live(live)).changed
 
     def _check_save_file(self, observed, steps):
         """Refuse, in check mode too, to overwrite what is not an earlier
@@ -575,6 +587,8 @@ class _DomainConvergence:
                  | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
         elif step == S.MAKE_TRANSIENT:
             call('make domain %s transient' % name, self.domain.undefineFlags, libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
+        elif step in _live.LIVE_STEPS:
+            _live.growth_of_defined(self.client, self.domain).perform(self.client, self.domain, step)
         elif step == S.SET_AUTOSTART:
             call('set autostart of domain %s' % name, self.domain.setAutostart, int(self.spec.autostart))
         else:  # pragma: no cover - the planner only emits the steps above

@@ -126,8 +126,12 @@ options:
     description:
       - When a running domain's definition changed, apply the new definition now
         by shutting it down (see O(shutdown_timeout), O(force)) and starting it.
-      - By default the new definition is stored, the guest keeps running on the old
-        one, and RV(pending_restart) says so.
+      - By default the new definition is stored, and what of it libvirt can apply to the
+        running guest is applied live - memory ballooned up to the maximum the guest runs
+        with (steps C(grow_memory_live)), vCPUs hot-plugged up to their maximum
+        (C(grow_vcpus_live)), new disks and network interfaces attached (C(hotplug)). The
+        guest keeps running on the old configuration for the rest, and RV(pending_restart)
+        says so.
     type: bool
     default: false
   memory:
@@ -419,8 +423,11 @@ autostart:
   type: bool
 pending_restart:
   description:
-    - True when the domain runs with a configuration that differs from O(xml).
-      The new definition is stored and takes effect at its next start.
+    - True when the domain runs with a configuration that differs from the declared one
+      (O(xml) or the structured options) even after what could be applied live
+      (see O(restart_on_change)). The new definition is stored and takes effect at its next start.
+    - A guest without a balloon driver does not take memory given live (it is still waited
+      for 20 seconds); its result then says V(true) although check mode predicted V(false).
   returned: always
   type: bool
 actions:
