@@ -14,7 +14,7 @@ SANITY_TREE := $(or $(TMPDIR),/tmp)/lifecycle.libvirt-sanity-$(shell echo $(CURD
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup host venv guest cores test sanity lint unit release-checks docs integration molecule demo bench build clean
+.PHONY: setup host venv guest cores test sanity lint unit release-checks docs release-notes integration molecule demo bench build clean
 
 setup: host venv guest $(COLLECTION_LINK)
 
@@ -120,6 +120,13 @@ bench: setup $(BENCH_VENV)/.installed
 
 build:
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
+
+# Cutting a release (version from galaxy.yml): the fragments go into
+# changelogs/changelog.yaml, new modules, plugins and roles are found by their
+# version_added, and CHANGELOG.rst is written.  tests/release/test_changelog.py
+# previews it on a copy.
+release-notes: $(COLLECTION_LINK)
+	$(BIN)/antsibull-changelog release
 
 clean:
 	rm -rf .build tests/output
