@@ -1055,6 +1055,15 @@ class VolumeConverger:
                                                       self.pool.listAllVolumes, 0)
                 if volume.name().startswith(prefix)]
 
+    def _upload_again(self, leftovers):
+        """Whether the volume is to be deleted and its content uploaded
+        again (a hook: the seed converger replaces a changed seed)."""
+        if not self._interrupted_upload(leftovers):
+            return False
+        self.warnings.append('%s does not hold content_from and an interrupted upload left a temporary volume: '
+                             'uploading it again' % self.label)
+        return True
+
     def _interrupted_upload(self, leftovers):
         """Whether the volume may be what an interrupted upload left: a
         leftover of an upload to this name is there and the volume does not
@@ -1082,7 +1091,7 @@ class VolumeConverger:
         spec = self.spec
         source = None
         leftovers = self._leftover_volumes()
-        redo = spec.state == 'present' and self._interrupted_upload(leftovers)
+        redo = spec.state == 'present' and self._upload_again(leftovers)
         if not self.changes.check_mode:
             self.remove_leftovers(leftovers)
         if spec.state == 'absent':
@@ -1093,8 +1102,6 @@ class VolumeConverger:
         elif redo:
             # Only a running domain keeps it: any other user refers to content that is not complete.
             refuse_if_used(self.client, self.facts, 'upload %s again' % self.label, True)
-            self.warnings.append('%s does not hold content_from and an interrupted upload left a temporary volume: '
-                                 'uploading it again' % self.label)
             actions, predicted, source = self._plan_create()
             actions = ['delete'] + actions
         elif self.facts is None:

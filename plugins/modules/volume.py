@@ -145,6 +145,39 @@ options:
         (see M(lifecycle.libvirt.wipe)).
     type: str
     choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
+  cloud_init:
+    description:
+      - Make the volume a cloud-init NoCloud seed - a raw ISO 9660 image labelled C(cidata) holding
+        C(meta-data), C(user-data) and, when given, C(network-config) - built where the module
+        runs (with the Python library pycdlib) and uploaded through libvirt's stream API, so it
+        works on a remote hypervisor too. Attach it to the domain as a CD-ROM.
+      - Idempotent by content - the volume is read back and the files in it compared - since
+        an ISO holds the time it was built. When the content changed the volume is deleted and
+        uploaded again (actions C(delete), C(upload)), RV(reboot_required) is V(true) and a warning
+        says to reboot the domains using it (cloud-init reads the seed at boot). As for any
+        deletion, a running domain using the volume is refused.
+      - Not used with O(capacity), O(allocation), O(format), O(backing_volume), O(clone_from),
+        O(content_from) or O(download_to). libvirt reports the volume's format (C(iso) in a directory pool).
+    type: dict
+    suboptions:
+      user_data:
+        description:
+          - A dict, rendered as C(#cloud-config) (in JSON form - a subset of YAML that needs no YAML
+            library where the module runs - with sorted keys), or text used as it is (a
+            C(#cloud-config) document, a script, a MIME multipart).
+          - C(#cloud-config) is checked with C(cloud-init schema) when cloud-init is installed where
+            the module runs, and refused when the check fails; RV(cloud_init_validation) says whether
+            it was checked.
+          - Required.
+        type: raw
+      meta_data:
+        description:
+          - A dict or text. Without an C(instance-id) in a dict, one is made of the volume's name and a
+            hash of the content, so that cloud-init treats new content as a new instance and applies it.
+        type: raw
+      network_config:
+        description: Network configuration (version 1 or 2), a dict or text.
+        type: raw
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -201,6 +234,19 @@ EXAMPLES = r'''
     name: scratch.raw
     capacity: 10G
     allow_shrink: true
+
+- name: A cloud-init seed for web01 (attach it as a CD-ROM)
+  lifecycle.libvirt.volume:
+    name: web01-seed.iso
+    cloud_init:
+      meta_data:
+        instance-id: web01-1
+        local-hostname: web01
+      user_data:
+        users:
+          - name: admin
+            ssh_authorized_keys: ["{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"]
+        packages: [qemu-guest-agent]
 
 - name: Wipe and delete a volume
   lifecycle.libvirt.volume:
@@ -266,6 +312,15 @@ duration:
   returned: always
   type: float
   sample: 0.08
+reboot_required:
+  description: With O(cloud_init), whether the seed was replaced, so that domains using it must reboot for cloud-init to read it.
+  returned: when O(cloud_init) is given
+  type: bool
+cloud_init_validation:
+  description: With O(cloud_init), whether and how the user-data was validated.
+  returned: when O(cloud_init) is given
+  type: str
+  sample: "not validated: cloud-init is not installed where the module runs"
 diff:
   description: Before and after, as shown by C(--diff).
   returned: when diff mode is on
@@ -274,14 +329,16 @@ diff:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._seed import CLOUD_INIT_SPEC, converge_seed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (
     VOLUME_ARGUMENT_SPEC, VOLUME_MUTUALLY_EXCLUSIVE, converge_volume)
 
 
 def main():
-    module = LibvirtModule(argument_spec=VOLUME_ARGUMENT_SPEC, mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
-    module.run(lambda client: converge_volume(client, module.params, module.check_mode))
+    module = LibvirtModule(argument_spec=dict(VOLUME_ARGUMENT_SPEC, cloud_init=CLOUD_INIT_SPEC),
+                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    converge = converge_seed if module.params['cloud_init'] is not None else converge_volume
+    module.run(lambda client: converge(client, module.params, module.check_mode))
 
 
 if __name__ == '__main__':

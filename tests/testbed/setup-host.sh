@@ -21,6 +21,8 @@ PACKAGES=(
   busybox-static iproute2 util-linux
   # libvirt networks: dnsmasq serves their DHCP and DNS, iptables their NAT
   dnsmasq-base iptables
+  # `cloud-init schema` validates the user-data of cloud-init seed volumes
+  cloud-init
   # makes `make test` usable on minimal images
   make rsync git
 )
