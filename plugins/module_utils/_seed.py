@@ -54,7 +54,8 @@ CLOUD_INIT_SPEC = dict(type='dict', options=dict(
 # Options of `volume` that make the content some other way.
 # (libvirt reports a directory pool's ISO file as format iso, elsewhere raw:
 # the format is libvirt's to say.)
-_OTHER_CONTENT = ('capacity', 'allocation', 'format', 'backing_volume', 'clone_from', 'content_from', 'download_to')
+_OTHER_CONTENT = ('capacity', 'allocation', 'format', 'backing_volume', 'clone_from', 'content_from', 'download_to',
+                  'url')
 
 
 def _document(value, what, header=None):

@@ -178,6 +178,23 @@ options:
       network_config:
         description: Network configuration (version 1 or 2), a dict or text.
         type: raw
+  url:
+    description:
+      - Create the volume with the content of this C(http://) or C(https://) URL (a cloud image, say),
+        downloaded where the module runs into a private temporary file, verified against O(checksum),
+        and only then uploaded through libvirt's stream API (see O(content_from)). A wrong checksum,
+        an unreachable URL or a download cut short fails the task and leaves no volume and no file.
+      - When the volume exists it is read back through libvirt and hashed - nothing is downloaded:
+        holding the checksum's content it is unchanged, holding anything else it is refused (never
+        overwritten; it may be a disk a guest wrote to).
+      - Check mode downloads too (to a temporary file it removes), since only the download says
+        whether the URL answers, the checksum matches and how large the volume will be.
+      - With O(format) (for example V(qcow2) for a cloud image); not used with O(backing_volume),
+        O(clone_from), O(content_from) or O(cloud_init). Requires O(checksum).
+    type: str
+  checksum:
+    description: The content's checksum, V(sha256:) followed by 64 hexadecimal digits. Required with O(url).
+    type: str
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -234,6 +251,13 @@ EXAMPLES = r'''
     name: scratch.raw
     capacity: 10G
     allow_shrink: true
+
+- name: A cloud image from its publisher, verified (a second run downloads nothing)
+  lifecycle.libvirt.volume:
+    name: debian-12-genericcloud-amd64.qcow2
+    format: qcow2
+    url: https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2
+    checksum: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
 - name: A cloud-init seed for web01 (attach it as a CD-ROM)
   lifecycle.libvirt.volume:
@@ -312,6 +336,14 @@ duration:
   returned: always
   type: float
   sample: 0.08
+url:
+  description: With O(url), the URL.
+  returned: when O(url) is given
+  type: str
+downloaded:
+  description: With O(url), whether the image was downloaded (false when the volume already held it).
+  returned: when O(url) is given
+  type: bool
 reboot_required:
   description: With O(cloud_init), whether the seed was replaced, so that domains using it must reboot for cloud-init to read it.
   returned: when O(cloud_init) is given
@@ -329,15 +361,21 @@ diff:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, converge_url_volume
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._seed import CLOUD_INIT_SPEC, converge_seed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (
     VOLUME_ARGUMENT_SPEC, VOLUME_MUTUALLY_EXCLUSIVE, converge_volume)
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(VOLUME_ARGUMENT_SPEC, cloud_init=CLOUD_INIT_SPEC),
-                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    converge = converge_seed if module.params['cloud_init'] is not None else converge_volume
+    module = LibvirtModule(argument_spec=dict(VOLUME_ARGUMENT_SPEC, cloud_init=CLOUD_INIT_SPEC, **URL_ARGUMENT_SPEC),
+                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE, required_together=[('url', 'checksum')],
+                           supports_check_mode=True)
+    converge = converge_volume
+    if module.params['cloud_init'] is not None:
+        converge = converge_seed
+    elif module.params['url'] is not None:
+        converge = converge_url_volume
     module.run(lambda client: converge(client, module.params, module.check_mode))
 
 
