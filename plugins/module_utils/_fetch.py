@@ -125,4 +125,3 @@ def _check_existing(client, converger, params, wanted):
     result = converger.run()
     result.update(url=params['url'], downloaded=False)
     return result
-

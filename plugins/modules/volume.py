@@ -184,7 +184,7 @@ options:
         downloaded where the module runs into a private temporary file, verified against O(checksum),
         and only then uploaded through libvirt's stream API (see O(content_from)). A wrong checksum,
         an unreachable URL or a download cut short fails the task and leaves no volume and no file.
-      - When the volume exists it is read back through libvirt and hashed - nothing is downloaded:
+      - When the volume exists it is read back through libvirt and hashed, and nothing is downloaded;
         holding the checksum's content it is unchanged, holding anything else it is refused (never
         overwritten; it may be a disk a guest wrote to).
       - Check mode downloads too (to a temporary file it removes), since only the download says
@@ -193,7 +193,7 @@ options:
         O(clone_from), O(content_from) or O(cloud_init). Requires O(checksum).
     type: str
   checksum:
-    description: The content's checksum, V(sha256:) followed by 64 hexadecimal digits. Required with O(url).
+    description: The content's checksum, V(sha256:) followed by 64 hexadecimal digits; required with O(url).
     type: str
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
