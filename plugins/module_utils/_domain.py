@@ -418,7 +418,8 @@ class _DomainConvergence:
             self._preflight(reconciliation.merged if reconciliation is not None else spec.declared)
         live_xml = self._live_definition_after(observed, steps)
         pending = self._differs_from_live(live_xml)
-        if pending and observed.state in (S.RUNNING, S.PAUSED) and not (spec.restart_on_change or spec.state == S.RESTARTED):
+        if pending and observed.state == S.RUNNING and spec.state == S.RUNNING and not spec.restart_on_change:
+            # Only a running guest answers the balloon and sees what is plugged in.
             pending = self._grow_live(live_xml, reconciliation, steps)
         if pending and (spec.restart_on_change or spec.state == S.RESTARTED):
             # A reboot keeps the QEMU process and its old configuration; only

@@ -126,8 +126,8 @@ options:
     description:
       - When a running domain's definition changed, apply the new definition now
         by shutting it down (see O(shutdown_timeout), O(force)) and starting it.
-      - By default the new definition is stored, and what of it libvirt can apply to the
-        running guest is applied live - memory ballooned up to the maximum the guest runs
+      - By default the new definition is stored, and - with O(state=running) - what of it libvirt
+        can apply to the running guest is applied live - memory ballooned up to the maximum the guest runs
         with (steps C(grow_memory_live)), vCPUs hot-plugged up to their maximum
         (C(grow_vcpus_live)), new disks and network interfaces attached (C(hotplug)). The
         guest keeps running on the old configuration for the rest, and RV(pending_restart)

@@ -85,3 +85,15 @@ def test_what_cannot_grow_live_is_pending_restart(conn, test_guest):
         assert result['actions'] == ['define'] and result['pending_restart'] is True, result
     assert live_root(g).findtext('currentMemory') == str(256 * 1024)
     assert g.domain().info()[1] == 384 * 1024  # the running maximum is unchanged
+
+
+def test_a_paused_guest_is_not_grown_live(conn, test_guest):
+    g = test_guest
+    xml = with_room(g.xml)
+    run_module('domain', xml=xml, state='running')
+    g.wait_ready()
+    grown = with_room(g.xml, memory_mib=384, vcpus=2)
+    for check in (True, False):
+        result = run_module('domain', check=check, xml=grown, state='paused')
+        assert result['actions'] == ['define', 'suspend'] and result['pending_restart'] is True, result
+    assert live_root(g).findtext('currentMemory') == str(256 * 1024)
