@@ -51,6 +51,9 @@ STRUCTURED_ARGUMENT_SPEC = dict(
     firmware=dict(type='str'),
     secure_boot=dict(type='bool'),
     boot=dict(type='list', elements='str'),
+    kernel=dict(type='str'),
+    initrd=dict(type='str'),
+    cmdline=dict(type='str'),
     disks=dict(type='list', elements='dict', options=dict(
         pool=dict(type='str'),
         volume=dict(type='str'),
@@ -72,6 +75,7 @@ STRUCTURED_ARGUMENT_SPEC = dict(
     graphics_listen=dict(type='str'),
     graphics_password=dict(type='str', no_log=True),
     serial_console=dict(type='bool'),
+    serial_log=dict(type='str'),
     guest_agent=dict(type='bool'),
     rng=dict(type='bool'),
     tpm=dict(type='bool'),
@@ -155,6 +159,11 @@ def build_domain_xml(d):
         _disk(devices, disk, target)
     for interface in d['interfaces']:
         _interface(devices, interface)
+    if d['serial_log'] is not None:
+        # append='off': the log starts empty with each new QEMU process.
+        serial = _sub(devices, 'serial', type='pty')
+        _sub(serial, 'log', file=d['serial_log'], append='off')
+        _sub(serial, 'target', port='0')
     if d['serial_console']:
         _sub(_sub(devices, 'console', type='pty'), 'target', type='serial', port='0')
     if d['guest_agent']:
@@ -179,6 +188,9 @@ def _os(domain, d):
         _sub(firmware, 'feature', enabled='yes' if d['secure_boot'] else 'no', name='secure-boot')
     for device in d['boot']:
         _sub(os_element, 'boot', dev=device)
+    for option in ('kernel', 'initrd', 'cmdline'):
+        if d[option] is not None:
+            _sub(os_element, option, d[option])
 
 
 def _cpu(domain, d):
@@ -272,13 +284,18 @@ def resolve_definition(client, params):
     for device in params['boot'] or []:
         if device not in BOOT_DEVICES:
             raise DefinitionError('unknown boot device %r: use %s' % (device, ', '.join(BOOT_DEVICES)))
+    if (params['initrd'] is not None or params['cmdline'] is not None) and params['kernel'] is None:
+        raise DefinitionError('initrd and cmdline go with kernel (direct kernel boot)')
+    if params['serial_log'] is not None and params['serial_console'] is False:
+        raise DefinitionError('serial_log is the log of the serial console: it needs serial_console')
     if params['graphics_password'] is not None and params['graphics'] in (None, 'none'):
         raise DefinitionError('graphics_password needs graphics=vnc or graphics=spice')
     definition = dict(
         name=params['name'], virt_type=params['virt_type'] or 'kvm', arch=params['arch'],
         machine=params['machine'], memory_kib=memory, max_memory_kib=max_memory, vcpus=vcpus,
         max_vcpus=max_vcpus, cpu_mode=params['cpu_mode'], cpu_model=params['cpu_model'], firmware=firmware,
-        secure_boot=bool(params['secure_boot']), boot=params['boot'] or [],
+        secure_boot=bool(params['secure_boot']), boot=params['boot'] or [], kernel=params['kernel'],
+        initrd=params['initrd'], cmdline=params['cmdline'], serial_log=params['serial_log'],
         disks=[_resolve_disk(client, disk, index) for index, disk in enumerate(params['disks'] or [])],
         interfaces=[_resolve_interface(client, interface, index)
                     for index, interface in enumerate(params['interfaces'] or [])],

@@ -185,6 +185,15 @@ options:
     description: The boot order (C(<os><boot dev>)), devices among V(hd), V(cdrom), V(network).
     type: list
     elements: str
+  kernel:
+    description: A kernel (a path on the hypervisor host) to boot directly (C(<os><kernel>)), instead of the firmware booting a disk.
+    type: str
+  initrd:
+    description: The initrd of O(kernel) (C(<os><initrd>)).
+    type: str
+  cmdline:
+    description: The kernel command line of O(kernel) (C(<os><cmdline>)).
+    type: str
   disks:
     description:
       - The disks, in order (targets C(vda), C(vdb)... per bus). Each is a volume in a pool (O(disks[].pool)
@@ -256,6 +265,11 @@ options:
   serial_console:
     description: A serial console (C(<console type='pty'>)); on unless V(false).
     type: bool
+  serial_log:
+    description:
+      - A file on the hypervisor host that receives the serial console's output (C(<serial><log append='off'>));
+        it starts empty with each new QEMU process. Needs O(serial_console).
+    type: str
   guest_agent:
     description:
       - The QEMU guest agent channel (C(org.qemu.guest_agent.0)); on unless V(false). Graceful

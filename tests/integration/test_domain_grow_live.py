@@ -97,3 +97,32 @@ def test_a_paused_guest_is_not_grown_live(conn, test_guest):
         result = run_module('domain', check=check, xml=grown, state='paused')
         assert result['actions'] == ['define', 'suspend'] and result['pending_restart'] is True, result
     assert live_root(g).findtext('currentMemory') == str(256 * 1024)
+
+
+def test_a_structured_guest_boots_and_grows_live(conn, test_guest, domain_type):
+    """The test guest declared with structured options (direct kernel boot,
+    its data disk by path, a serial log): it boots; a new disk and NIC, more
+    memory and vCPUs in the options reach the running guest."""
+    g = test_guest
+    params = dict(name=g.name, state='running', virt_type=domain_type, machine='pc', memory='256M',
+                  max_memory='384M', vcpus=1, max_vcpus=2, kernel=g.kernel, initrd=g.initrd,
+                  cmdline='console=ttyS0 quiet', serial_log=g.serial_log, disks=[dict(path=g.disk_path)])
+    first = run_module('domain', **params)
+    assert first['changed'] is True and first['actions'] == ['define', 'start'], first
+    g.wait_ready()
+    assert run_module('domain', **params)['changed'] is False
+
+    extra = conn.storagePoolLookupByName('default').createXML(
+        "<volume><name>%s-extra.qcow2</name><capacity unit='MiB'>4</capacity>"
+        "<target><format type='qcow2'/></target></volume>" % g.name, 0)
+    params.update(memory='384M', vcpus=2, disks=params['disks'] + [dict(pool='default', volume=extra.name())])
+    check = run_module('domain', check=True, **params)
+    real = run_module('domain', **params)
+    for result in (check, real):
+        assert result['actions'] == ['define', 'grow_memory_live', 'grow_vcpus_live', 'hotplug'], result
+        assert result['pending_restart'] is False
+    live = live_root(g)
+    assert live.findtext('currentMemory') == str(384 * 1024)
+    assert [d.get('dev') for d in live.iterfind('devices/disk/target')] == ['vda', 'vdb']
+    assert live.find("devices/disk/source[@volume='%s']" % extra.name()) is not None
+    assert run_module('domain', **params)['changed'] is False

@@ -10,7 +10,8 @@ def definition(**overrides):
     d = dict(name='web', virt_type='qemu', arch=None, machine=None, memory_kib=262144, max_memory_kib=262144,
              vcpus=1, max_vcpus=1, cpu_mode=None, cpu_model=None, firmware='bios', secure_boot=False, boot=[],
              disks=[], interfaces=[], graphics='none', graphics_listen=None, graphics_password=None,
-             serial_console=True, guest_agent=True, rng=True, tpm=False, description=None, tags=[])
+             serial_console=True, guest_agent=True, rng=True, tpm=False, description=None, tags=[], kernel=None, initrd=None, cmdline=None,
+             serial_log=None)
     d.update(overrides)
     return D.build_domain_xml(d)
 
@@ -121,3 +122,12 @@ def test_memory_goes_through_the_one_size_parser(value, message):
     else:
         with pytest.raises(D.DefinitionError, match=message):
             D.memory_kib(value, 'memory')
+
+
+def test_direct_kernel_boot_and_serial_log():
+    root = definition(kernel='/k', initrd='/i', cmdline='console=ttyS0', serial_log='/var/log/vm.log')
+    assert [(c.tag, c.text) for c in root.find('os')][1:] == [('kernel', '/k'), ('initrd', '/i'),
+                                                              ('cmdline', 'console=ttyS0')]
+    serial = root.find('devices/serial')
+    assert serial.find('log').attrib == {'file': '/var/log/vm.log', 'append': 'off'}
+    assert root.find('devices/console/target').get('port') == '0'
