@@ -356,8 +356,12 @@ def _volume_at(client, path):
 
 
 def _volume_format(client, volume):
+    """The disk driver type of `volume`: its format, except that a
+    directory pool calls an ISO image (a cloud-init seed) `iso`, which QEMU
+    reads as raw."""
     root = _xml.parse_xml(client.call('read volume %s' % volume.name(), volume.XMLDesc, 0), 'volume XML')
-    return _xml.attribute_of(root, 'target/format', 'type') or 'raw'
+    fmt = _xml.attribute_of(root, 'target/format', 'type') or 'raw'
+    return 'raw' if fmt == 'iso' else fmt
 
 
 def _resolve_interface(client, interface, index):
