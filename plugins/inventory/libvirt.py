@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: libvirt
 short_description: The domains of one or more libvirt hypervisors as inventory hosts
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - Every domain of every hypervisor in O(uris) becomes a host, named by its name or its UUID
     (O(inventory_hostname)), with host variables - C(libvirt_uri), C(libvirt_hypervisor) (the

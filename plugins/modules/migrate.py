@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: migrate
 short_description: Move a libvirt domain to another host, live or offline
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Moves one domain from the host of O(uri) (the source) to the host of O(dest_uri)
     (the destination). A running guest keeps running while its memory is copied

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: network
 short_description: Define, start, stop, update and remove libvirt virtual networks
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - Converges one libvirt virtual network to V(present), V(active), V(inactive) or V(absent), and its
     definition to the declared one, given as O(xml) or as structured options (O(forward_mode), O(bridge),

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: network_info
 short_description: Facts about one or all libvirt virtual networks
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - Reads the state, autostart, bridge, addresses, static hosts, DHCP leases and the running domains
     plugged into one network, or into every network of a libvirt URI.

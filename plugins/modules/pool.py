@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: pool
 short_description: Define, start, stop and remove libvirt storage pools
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Converges one libvirt storage pool to V(present), V(active), V(inactive) or V(absent).
   - New pools are directory (C(dir)) pools; the directory is built (created) when

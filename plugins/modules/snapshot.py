@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: snapshot
 short_description: Create, revert to and delete snapshots of a libvirt domain
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates a snapshot of a domain, reverts the domain to one, deletes one (or a
     subtree), and keeps only the newest N snapshots (retention).

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: snapshot_info
 short_description: The snapshots of a libvirt domain, as a list and as a tree
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists every snapshot of one domain, oldest first, with its parent and children,
     and gives the same snapshots as a tree. Says which one is current.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: volume
 short_description: Create, grow, copy, upload, download and delete libvirt storage volumes
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Converges one volume of a libvirt storage pool to V(present) or V(absent).
   - A new volume is empty (sparse unless O(allocation) says otherwise), a qcow2

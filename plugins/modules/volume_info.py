@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: volume_info
 short_description: Facts about the volumes of a libvirt storage pool
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads path, key, capacity, allocation, format, backing file, mode and users of one
     volume, or of every volume of an active pool.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: wipe
 short_description: Wipe a libvirt storage volume so its data cannot be read back
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Overwrites a volume's content with one of libvirt's wipe patterns and keeps
     the volume. To wipe and delete, use M(lifecycle.libvirt.volume) with
