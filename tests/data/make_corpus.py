@@ -19,6 +19,9 @@ libvirt-doc, the documentation of the installed libvirt: `apt-get download
 libvirt-doc` and `dpkg-deb -x`), it also writes formatdomain/<n>.xml: each
 example of that page as a whole domain (a fragment is placed into a minimal
 QEMU domain; an example listing alternatives gives one document each).
+With --formatnetwork PATH (formatnetwork.html, likewise) it writes
+tests/data/networks/formatnetwork/<n>.xml: each example as a network (a
+fragment becomes the content of a network of its own).
 Every object it makes is named lltest-corpus-* and removed again.
 """
 
@@ -194,21 +197,28 @@ DOMAIN_CHILDREN = frozenset((
     'blkiotune', 'throttlegroups', 'devices', 'hugepages', 'defaultiothread'))
 
 
-def documentation_examples(html_path):
-    """Each <pre> example of formatdomain.html as whole domain documents."""
+def example_elements(html_path):
+    """The top-level elements of each <pre> example of a libvirt
+    documentation page that is XML (prose, shell commands and elided
+    examples are passed over)."""
     with open(html_path) as page:
         blocks = re.findall(r'<pre[^>]*>(.*?)</pre>', page.read(), re.S)
-    documents = []
     for block in blocks:
         text = html.unescape(re.sub(r'<[^>]+>', '', block))
         text = '\n'.join(line for line in text.splitlines() if line.strip() not in ('...', '..', '....'))
         try:
             fragment = etree.fromstring('<fragment>%s</fragment>' % text)
         except etree.XMLSyntaxError:
-            continue  # prose, shell commands or an elided example
-        top = [child for child in fragment if isinstance(child.tag, str)]
-        if not top:
             continue
+        top = [child for child in fragment if isinstance(child.tag, str)]
+        if top:
+            yield top
+
+
+def documentation_examples(html_path):
+    """Each <pre> example of formatdomain.html as whole domain documents."""
+    documents = []
+    for top in example_elements(html_path):
         if top[0].tag == 'domain':
             if top[0].find('name') is not None:
                 documents.extend(etree.tostring(child, encoding='unicode') for child in top if child.tag == 'domain')
@@ -237,10 +247,25 @@ def documentation_examples(html_path):
     return documents
 
 
-def write_documentation_examples(html_path):
-    directory = os.path.join(OUT, 'formatdomain')
+def network_examples(html_path):
+    """Each <pre> example of formatnetwork.html as a whole network document:
+    a fragment goes into a network of its own name."""
+    documents = []
+    for index, top in enumerate(example_elements(html_path)):
+        if top[0].tag == 'network':
+            network = top[0]
+        else:
+            network = etree.fromstring('<network/>')
+            network.extend(top)
+        if network.find('name') is None:
+            network.insert(0, etree.fromstring('<name>example%d</name>' % index))
+        documents.append(etree.tostring(network, encoding='unicode'))
+    return documents
+
+
+def write_documentation_examples(documents, directory):
     os.makedirs(directory, exist_ok=True)
-    for index, document in enumerate(documentation_examples(html_path)):
+    for index, document in enumerate(documents):
         with open(os.path.join(directory, '%03d.xml' % index), 'w') as out:
             out.write(document + '\n')
 
@@ -278,10 +303,15 @@ def generate(conn, case, name, extra):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--formatdomain', help='formatdomain.html of libvirt-doc; only the examples are written')
+    parser.add_argument('--formatnetwork', help='formatnetwork.html of libvirt-doc; only the examples are written')
     parser.add_argument('cases', nargs='*', help='regenerate only these cases of CASES')
     args = parser.parse_args()
-    if args.formatdomain:
-        write_documentation_examples(args.formatdomain)
+    if args.formatdomain or args.formatnetwork:
+        if args.formatdomain:
+            write_documentation_examples(documentation_examples(args.formatdomain), os.path.join(OUT, 'formatdomain'))
+        if args.formatnetwork:
+            write_documentation_examples(network_examples(args.formatnetwork),
+                                         os.path.join(HERE, 'networks', 'formatnetwork'))
         return
     conn = libvirt.open(URI)
     libvirt.registerErrorHandler(lambda _c, _e: None, None)

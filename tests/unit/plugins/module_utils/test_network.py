@@ -180,8 +180,16 @@ def test_declaration_errors(options, text):
 
 def test_a_declaration_from_xml_or_options():
     assert N.NetworkSpec(spec_params(xml='<network><name>lab</name></network>', name=None)).name == 'lab'
-    spec = N.NetworkSpec(spec_params(forward_mode='route'))
+    spec = N.NetworkSpec(spec_params(forward_mode='route', ipv4=ipv4()))
     assert spec.name == 'lab' and spec.forward_mode == 'route'
+
+
+def test_a_declaration_is_compared_as_libvirt_writes_it():
+    spec = N.NetworkSpec(spec_params(xml="<network><name>lab</name><mac address='52:54:00:AB:CD:EF'/></network>",
+                                     name=None))
+    assert spec.declared.find('mac').get('address') == '52:54:00:ab:cd:ef'
+    with pytest.raises(OperationFailed, match="route forwarding requested, but no IP address provided for network 'lab'"):
+        N.NetworkSpec(spec_params(forward_mode='route'))
 
 
 def test_the_forward_dev_libvirt_derives_for_macvtap_is_no_difference():
