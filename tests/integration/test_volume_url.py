@@ -112,7 +112,7 @@ def test_an_existing_volume_with_other_content_is_refused_not_overwritten(conn, 
     ('/missing.raw', SHA256, 'Not Found'),
     (None, SHA256, 'Failed to download'),
     ('/image.raw', 'md5:abc', 'checksum must be sha256:'),
-])
+], ids=['wrong checksum', 'cut halfway', 'not found', 'unreachable', 'not sha256'])  # xdist workers must agree
 def test_bad_downloads_leave_no_volume_and_no_file(conn, server, name, path, checksum, message):
     before = temporary_files()
     url = server.url + path if path else 'http://127.0.0.1:9/unreachable.raw'
