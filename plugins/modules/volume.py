@@ -119,15 +119,7 @@ options:
     description:
       - Delete (O(state=absent)) a volume that a defined (stopped) domain or a snapshot uses,
         or that is the backing file of an overlay. A volume a running domain uses is never deleted.
-      - Who uses a volume is decided by identity, not by how a path is spelled, from the file's
-        device and inode (or a block device's number), or libvirt's own lookup of the path
-        when the module does not run on the hypervisor. Symlinked directories, bind mounts,
-        hard links and C(..) in a path all count as the same file.
-      - Users are the disks of every domain (live and inactive definitions) with their whole
-        backing chains (as libvirt reports them, and as the qcow2 headers say), kernel, initrd,
-        loader and NVRAM files; the files recorded in snapshots (external overlays, memory
-        files and the disks of the saved definition, with their chains); and pool volumes whose
-        backing chain reaches the volume, or that are the same file under another name.
+      - See the notes for who counts as a user of a volume.
     type: bool
     default: false
   allowed_users:
@@ -198,6 +190,7 @@ options:
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
+  - lifecycle.libvirt.volume_users
   - lifecycle.libvirt.attributes.planned
 attributes:
   diff_mode:
