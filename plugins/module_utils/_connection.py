@@ -183,6 +183,25 @@ class LibvirtClient:
         return self._lookup('volume %s in pool %s' % (name, pool.name()), libvirt.VIR_ERR_NO_STORAGE_VOL,
                             pool.storageVolLookupByName, name)
 
+    def describe(self, kind, name, lookup, list_all, describe, gone_code):
+        """[describe(object)] of the `kind` called `name` (`lookup(name)`, None
+        when missing: an error naming it), or of every one `list_all()` gives,
+        by name.  One that vanishes while they are read (a transient object
+        that stopped; libvirt says `gone_code`) is left out of a listing."""
+        if name is not None:
+            found = lookup(name)
+            if found is None:
+                raise OperationFailed('Failed to find %s %s: no %s with that name at %s' % (kind, name, kind, self.uri))
+            return [describe(found)]
+        described = []
+        for found in sorted(list_all(), key=lambda item: item.name()):
+            try:
+                described.append(describe(found))
+            except OperationFailed as exc:
+                if exc.libvirt_code != gone_code:
+                    raise
+        return described
+
     def domains(self):
         return self.call('list domains', self.conn.listAllDomains, 0)
 

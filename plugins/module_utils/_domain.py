@@ -106,22 +106,8 @@ def converge_domain(client, spec, check_mode, diff_mode=False):
 
 def describe_domains(client, name=None, include_xml=False):
     """Facts about one domain (`name`) or all domains of the connection."""
-    if name is not None:
-        domain = client.domain(name)
-        if domain is None:
-            raise OperationFailed('Failed to find domain %s: no domain with that name at %s' % (name, client.uri))
-        domains = [domain]
-    else:
-        domains = sorted(client.domains(), key=lambda d: d.name())
-    described = []
-    for domain in domains:
-        try:
-            described.append(_describe_domain(client, domain, include_xml))
-        except OperationFailed as exc:
-            if name is not None or exc.libvirt_code != libvirt.VIR_ERR_NO_DOMAIN:
-                raise
-            # A transient domain that stopped while we listed: it is gone.
-    return described
+    return client.describe('domain', name, client.domain, client.domains,
+                           lambda domain: _describe_domain(client, domain, include_xml), libvirt.VIR_ERR_NO_DOMAIN)
 
 
 def _describe_domain(client, domain, include_xml):

@@ -651,22 +651,9 @@ class _NetworkConvergence:
 
 def describe_networks(client, name=None, include_xml=False):
     """Facts about one network (`name`) or every network of the connection."""
-    if name is not None:
-        network = client.network(name)
-        if network is None:
-            raise OperationFailed('Failed to find network %s: no network with that name at %s' % (name, client.uri))
-        networks = [network]
-    else:
-        networks = sorted(client.call('list networks', client.conn.listAllNetworks, 0), key=lambda n: n.name())
-    described = []
-    for network in networks:
-        try:
-            described.append(_describe_network(client, network, include_xml))
-        except OperationFailed as exc:
-            if name is not None or exc.libvirt_code != libvirt.VIR_ERR_NO_NETWORK:
-                raise
-            # A transient network that stopped while we listed: it is gone.
-    return described
+    return client.describe('network', name, client.network,
+                           lambda: client.call('list networks', client.conn.listAllNetworks, 0),
+                           lambda network: _describe_network(client, network, include_xml), libvirt.VIR_ERR_NO_NETWORK)
 
 
 def _describe_network(client, network, include_xml):
