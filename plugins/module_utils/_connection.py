@@ -39,8 +39,9 @@ except ImportError:
     libvirt = None
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import WaitTimeout, wait_until
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
 
 CONNECTION_ARGUMENT_SPEC = dict(
     uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI'])),
@@ -120,6 +121,11 @@ class OperationFailed(Exception):
         self.result = result
 
 
+def version_text(number):
+    """libvirt's version number (major * 1,000,000 + minor * 1,000 + release) as text."""
+    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
+
+
 def _ignore_libvirt_error(_context, _error):
     # libvirt prints every error to stderr by default; we report them ourselves.
     pass
@@ -137,6 +143,7 @@ class LibvirtClient:
             raise OperationFailed('Failed to connect to %s: %s' % (self.uri, exc.get_error_message()))
         self._capabilities = None
         self._machine_aliases = None
+        self._libvirt_version = None
 
     def call(self, what, operation, *args):
         """Run one libvirt call; its failure becomes OperationFailed.
@@ -153,13 +160,20 @@ class LibvirtClient:
             time.sleep(TRANSIENT_PAUSE_SECONDS)
 
     def _lookup(self, what, not_found_code, operation, *args):
-        """Run a lookup; None when libvirt says the object does not exist."""
+        """Run a lookup; None when libvirt says the object does not exist
+        (its not-found code, and only that: a dropped connection or a
+        denied access is an error, never "absent")."""
         try:
             return operation(*args)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == not_found_code:
                 return None
-            raise OperationFailed('Failed to look up %s: %s' % (what, exc.get_error_message()))
+            raise OperationFailed('Failed to look up %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
+
+    def _required(self, found, kind, name):
+        if found is None:
+            raise OperationFailed('Failed to find %s %s: no %s with that name at %s' % (kind, name, kind, self.uri))
+        return found
 
     def domain(self, name):
         """The domain called `name`, or None when there is none."""
@@ -183,16 +197,52 @@ class LibvirtClient:
         return self._lookup('volume %s in pool %s' % (name, pool.name()), libvirt.VIR_ERR_NO_STORAGE_VOL,
                             pool.storageVolLookupByName, name)
 
+    def volume_by_path(self, path):
+        """The volume of some pool whose target is `path` (libvirt's lookup,
+        which resolves the path as the pools see it), or None."""
+        return self._lookup('the volume at %s' % path, libvirt.VIR_ERR_NO_STORAGE_VOL,
+                            self.conn.storageVolLookupByPath, path)
+
+    def require_domain(self, name):
+        """The domain called `name`; its absence is an error naming it."""
+        return self._required(self.domain(name), 'domain', name)
+
+    def require_pool(self, name):
+        """The storage pool called `name`; its absence is an error naming it."""
+        return self._required(self.pool(name), 'storage pool', name)
+
+    def require_volume(self, pool, name):
+        """The volume `name` of `pool` (a pool or its name); the absence of
+        either is an error naming it."""
+        if not isinstance(pool, libvirt.virStoragePool):
+            pool = self.require_pool(pool)
+        return self._required(self.volume(pool, name), 'volume', '%s in storage pool %s' % (name, pool.name()))
+
+    def observed_state(self, domain, file_image=False):
+        """The state of `domain` (or of no domain, None) in the collection's
+        vocabulary, as `_states.observed_state` names it."""
+        if domain is None:
+            return S.observed_state(False, file_image=file_image)
+        what = 'read the state of domain %s' % domain.name()
+        state_code = self.call(what, domain.state)[0]
+        persistent = bool(self.call(what, domain.isPersistent))
+        managed_save = persistent and bool(self.call(what, domain.hasManagedSaveImage, 0))
+        return S.observed_state(True, state_code, persistent, managed_save, file_image)
+
+    @property
+    def libvirt_version(self):
+        """The version of the libvirt daemon (getLibVersion), read once."""
+        if self._libvirt_version is None:
+            self._libvirt_version = self.call('read the libvirt version', self.conn.getLibVersion)
+        return self._libvirt_version
+
     def describe(self, kind, name, lookup, list_all, describe, gone_code):
         """[describe(object)] of the `kind` called `name` (`lookup(name)`, None
         when missing: an error naming it), or of every one `list_all()` gives,
         by name.  One that vanishes while they are read (a transient object
         that stopped; libvirt says `gone_code`) is left out of a listing."""
         if name is not None:
-            found = lookup(name)
-            if found is None:
-                raise OperationFailed('Failed to find %s %s: no %s with that name at %s' % (kind, name, kind, self.uri))
-            return [describe(found)]
+            return [describe(self._required(lookup(name), kind, name))]
         described = []
         for found in sorted(list_all(), key=lambda item: item.name()):
             try:
@@ -336,18 +386,28 @@ class LibvirtModule(AnsibleModule):
         return kwargs
 
     def run(self, converge):
-        """Connect, call `converge(client)` and exit with its result.
+        """Connect, call `converge(client)` and exit with its result (see
+        `_finished`).
 
         Errors the user can act on (OperationFailed, bad XML, impossible
         plans) end the task with their message and no traceback.
         """
+        watch = Stopwatch()
         client = None
         try:
             client = LibvirtClient(self.params['uri'])
             result = converge(client)
         except OperationFailed as exc:
-            self.fail_json(msg=str(exc), **exc.result)
+            self.fail_json(msg=str(exc), **self._finished(exc.result, watch))
         finally:
             if client is not None:
                 client.close()
-        self.exit_json(**result)
+        self.exit_json(**self._finished(result, watch))
+
+    def _finished(self, result, watch):
+        """What every module's result has in common: `duration` (the whole
+        task, connection included) and `diff` only under --diff."""
+        result = dict(result, duration=watch.rounded())
+        if not self._diff:
+            result.pop('diff', None)
+        return result

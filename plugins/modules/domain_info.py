@@ -137,6 +137,11 @@ domains:
       description: The live XML.
       type: str
       returned: when O(include_xml=true)
+duration:
+  description: Seconds the task took, measured on a monotonic clock.
+  returned: always
+  type: float
+  sample: 0.02
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
