@@ -81,6 +81,11 @@ ADDRESS_ARGUMENT_SPEC = dict(
     wait_for_address=dict(type='bool', default=False),
     address_timeout=dict(type='int', default=120),
 )
+DOMAIN_INFO_ARGUMENT_SPEC = dict(
+    ADDRESS_ARGUMENT_SPEC,
+    name=dict(type='str'),
+    include_xml=dict(type='bool', default=False),
+)
 
 # Elements under <network> that libvirt adds by itself when they are not
 # declared, and attributes/children it adds to declared elements.

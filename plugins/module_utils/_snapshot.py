@@ -79,6 +79,10 @@ SNAPSHOT_ARGUMENT_SPEC = dict(
     name_prefix=dict(type='str'),
 )
 
+SNAPSHOT_INFO_ARGUMENT_SPEC = dict(
+    domain=dict(type='str', required=True),
+)
+
 
 def version_text(version):
     """libvirt's number 9000000 as '9.0.0'."""

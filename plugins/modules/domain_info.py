@@ -145,13 +145,11 @@ duration:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._network import ADDRESS_ARGUMENT_SPEC, domain_facts
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._network import DOMAIN_INFO_ARGUMENT_SPEC, domain_facts
 
 
 def main():
-    spec = dict(name=dict(type='str'), include_xml=dict(type='bool', default=False))
-    spec.update(ADDRESS_ARGUMENT_SPEC)
-    module = LibvirtModule(argument_spec=spec, required_if=[('wait_for_address', True, ('name',))],
+    module = LibvirtModule(argument_spec=DOMAIN_INFO_ARGUMENT_SPEC, required_if=[('wait_for_address', True, ('name',))],
                            supports_check_mode=True)
     module.run(lambda client: dict(changed=False, domains=domain_facts(client, module.params)))
 

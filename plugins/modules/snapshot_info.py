@@ -114,11 +114,12 @@ duration:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import describe_snapshots
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import (
+    SNAPSHOT_INFO_ARGUMENT_SPEC, describe_snapshots)
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(domain=dict(type='str', required=True)), supports_check_mode=True)
+    module = LibvirtModule(argument_spec=SNAPSHOT_INFO_ARGUMENT_SPEC, supports_check_mode=True)
     module.run(lambda client: describe_snapshots(client, module.params['domain']))
 
 
