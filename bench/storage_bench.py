@@ -32,7 +32,7 @@ URI = os.environ.get('LIFECYCLE_TEST_URI', 'qemu:///system')
 MIB = 1 << 20
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient  # noqa: E402
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (  # noqa: E402
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import (  # noqa: E402
     VOLUME_ARGUMENT_SPEC, converge_volume)
 
 
@@ -113,7 +113,7 @@ def bench_cow(conn, pool, prefix, count):
                 "<format type='qcow2'/></backingStore></volume>" % (prefix, index, 1 << 30, base_path), 0)
 
     for label, operation in (('volume module, %d runs' % count, module_loop),
-                             ('same logic in one process (_storage.converge_volume)', in_process_loop),
+                             ('same logic in one process (_volume.converge_volume)', in_process_loop),
                              ('raw libvirt-python createXML loop', raw_loop)):
         seconds = timed(operation)
         rows.append(('CoW provisioning x%d' % count, label, seconds, seconds / count))

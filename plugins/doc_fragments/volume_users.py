@@ -9,7 +9,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # Who uses a volume: one explanation for every module whose guard asks it
-    # (plugins/module_utils/_storage.py, StorageUsage).
+    # (plugins/module_utils/_usage.py, StorageUsage).
     DOCUMENTATION = r'''
 options: {}
 notes:

@@ -27,8 +27,9 @@ import tempfile
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible.module_utils.urls import open_url
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (
-    STREAM_CHUNK, VolumeConverger, VolumeSpec, interruptible, volume_sha256)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import interruptible
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import STREAM_CHUNK, volume_sha256
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import VolumeConverger, VolumeSpec
 
 URL_TIMEOUT_SECONDS = 60
 _CHECKSUM = re.compile(r'^sha256:([0-9a-fA-F]{64})$')

@@ -29,8 +29,9 @@ import traceback
 
 from ansible.module_utils.six import string_types
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (
-    VolumeConverger, VolumeSpec, interruptible, read_volume)
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import interruptible
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import read_volume
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import VolumeConverger, VolumeSpec
 
 try:
     import pycdlib

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the lifecycle.libvirt collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one parser of human sizes (``512M``, ``10G``, ``1.5GiB``, ``4096``).
+"""The one parser of sizes: the human ones users write (``512M``, ``10G``,
+``1.5GiB``, ``4096``) and the ones libvirt's XML holds (a number and a
+``unit`` attribute).
 
 Single letters and ``KiB``/``MiB``/... are powers of 1024, ``KB``/``MB``/...
 powers of 1000, as in libvirt's ``unit`` attribute.  A plain number is bytes.
@@ -14,7 +16,18 @@ __metaclass__ = type
 import re
 from decimal import Decimal, InvalidOperation
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._xml import _UNIT_FACTORS
+_UNIT_FACTORS = {
+    'b': 1, 'bytes': 1,
+    'kb': 10 ** 3, 'k': 2 ** 10, 'kib': 2 ** 10,
+    'mb': 10 ** 6, 'm': 2 ** 20, 'mib': 2 ** 20,
+    'gb': 10 ** 9, 'g': 2 ** 30, 'gib': 2 ** 30,
+    'tb': 10 ** 12, 't': 2 ** 40, 'tib': 2 ** 40,
+    'pb': 10 ** 15, 'p': 2 ** 50, 'pib': 2 ** 50,
+    'eb': 10 ** 18, 'e': 2 ** 60, 'eib': 2 ** 60,
+}
+
+# Elements whose value is a size in KiB when no unit is written.
+_KIB_DEFAULT_ELEMENTS = frozenset(('memory', 'currentMemory', 'maxMemory'))
 
 _SIZE = re.compile(r'^\s*(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?P<unit>[A-Za-z]*)\s*$')
 
@@ -60,3 +73,20 @@ def human_size(size):
             value = size / factor
             return '%s %s' % (('%d' % value) if value == int(value) else ('%.2f' % value), unit)
     return '%d bytes' % size
+
+
+def scaled_bytes(element):
+    """The size an XML element holds, in bytes, or None if it is not a size."""
+    unit = element.get('unit')
+    if unit is None and element.tag not in _KIB_DEFAULT_ELEMENTS:
+        return None
+    return unit_bytes(element.text, unit)
+
+
+def unit_bytes(number, unit):
+    """`number` `unit`s (KiB when None) in bytes, or None if it is not a size."""
+    number = (number or '').strip()
+    factor = _UNIT_FACTORS.get((unit or 'KiB').lower())
+    if factor is None or not re.match(r'^\d+$', number):
+        return None
+    return int(number) * factor

@@ -45,6 +45,8 @@ try:
 except ImportError:  # reported by the module through missing_required_lib
     libvirt = None
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import scaled_bytes, unit_bytes
+
 
 class XMLError(ValueError):
     """The XML the user gave is not acceptable; the message says why."""
@@ -97,44 +99,11 @@ def masked_text(element):
     return to_text(shown)
 
 
-# Sizes ---------------------------------------------------------------------
-
-_UNIT_FACTORS = {
-    'b': 1, 'bytes': 1,
-    'kb': 10 ** 3, 'k': 2 ** 10, 'kib': 2 ** 10,
-    'mb': 10 ** 6, 'm': 2 ** 20, 'mib': 2 ** 20,
-    'gb': 10 ** 9, 'g': 2 ** 30, 'gib': 2 ** 30,
-    'tb': 10 ** 12, 't': 2 ** 40, 'tib': 2 ** 40,
-    'pb': 10 ** 15, 'p': 2 ** 50, 'pib': 2 ** 50,
-    'eb': 10 ** 18, 'e': 2 ** 60, 'eib': 2 ** 60,
-}
-
-# Elements whose value is a size in KiB when no unit is written.
-_KIB_DEFAULT_ELEMENTS = frozenset(('memory', 'currentMemory', 'maxMemory'))
-
-
-def scaled_bytes(element):
-    """The size an element holds, in bytes, or None if it is not a size."""
-    unit = element.get('unit')
-    if unit is None and element.tag not in _KIB_DEFAULT_ELEMENTS:
-        return None
-    return _bytes(element.text, unit)
-
-
-def _bytes(number, unit):
-    """`number` `unit`s (KiB when None) in bytes, or None if it is not a size."""
-    number = (number or '').strip()
-    factor = _UNIT_FACTORS.get((unit or 'KiB').lower())
-    if factor is None or not re.match(r'^\d+$', number):
-        return None
-    return int(number) * factor
-
-
 def _memory_libvirt_stores(domain):
     """The <memory> libvirt's QEMU driver stores for `domain` when it has
     NUMA cells: the sum of the cells plus the memory devices (DIMMs),
     whatever <memory> says; None without cells."""
-    cells = [_bytes(cell.get('memory'), cell.get('unit')) for cell in domain.iterfind('cpu/numa/cell')]
+    cells = [unit_bytes(cell.get('memory'), cell.get('unit')) for cell in domain.iterfind('cpu/numa/cell')]
     if not cells or None in cells:
         return None
     devices = [scaled_bytes(size) for size in domain.iterfind('devices/memory/target/size')]

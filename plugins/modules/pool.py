@@ -131,7 +131,7 @@ diff:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import POOL_ARGUMENT_SPEC, converge_pool
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._pool import POOL_ARGUMENT_SPEC, converge_pool
 
 
 def main():

@@ -356,7 +356,7 @@ diff:
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, converge_url_volume
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._seed import CLOUD_INIT_SPEC, converge_seed
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import (
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import (
     VOLUME_ARGUMENT_SPEC, VOLUME_MUTUALLY_EXCLUSIVE, converge_volume)
 
 

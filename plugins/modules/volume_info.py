@@ -132,7 +132,7 @@ duration:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import VOLUME_INFO_ARGUMENT_SPEC, volume_info
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume_info import VOLUME_INFO_ARGUMENT_SPEC, volume_info
 
 
 def main():

@@ -166,7 +166,7 @@ diff:
 '''
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import WIPE_ARGUMENT_SPEC, wipe_volume
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wipe import WIPE_ARGUMENT_SPEC, wipe_volume
 
 
 def main():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, human_size, parse_size
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, human_size, parse_size, scaled_bytes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._xml import parse_xml
 
 
 @pytest.mark.parametrize('value,expected', [
@@ -54,3 +55,15 @@ def test_message_names_the_option():
                                        (10 << 30, '10 GiB')])
 def test_human_size(size, text):
     assert human_size(size) == text
+
+
+@pytest.mark.parametrize('xml,expected', [
+    ("<memory unit='MiB'>256</memory>", 256 * 2 ** 20),
+    ('<memory>1024</memory>', 1024 * 1024),
+    ("<memory unit='GB'>1</memory>", 10 ** 9),
+    ("<size unit='bytes'>7</size>", 7),
+    ('<vcpu>2</vcpu>', None),
+    ("<memory unit='parsecs'>1</memory>", None),
+])
+def test_scaled_bytes(xml, expected):
+    assert scaled_bytes(parse_xml(xml)) == expected

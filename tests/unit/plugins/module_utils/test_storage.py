@@ -9,7 +9,7 @@ import uuid
 import libvirt
 import pytest
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils import _storage as ST
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _pool, _storage, _usage, _volume, _wipe
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed
 
 POOL = 'default-pool'
@@ -23,7 +23,7 @@ def client():
 
 
 def volume_params(**params):
-    base = dict((key, None) for key in ST.VOLUME_ARGUMENT_SPEC)
+    base = dict((key, None) for key in _volume.VOLUME_ARGUMENT_SPEC)
     base.update(pool=POOL, state='present', allow_shrink=False, force=False, name='v-%s.img' % uuid.uuid4().hex[:6])
     base.update(params)
     return base
@@ -38,30 +38,30 @@ def pool_params(**params):
 @pytest.mark.parametrize('name', ['', '..', 'a/b', '../x', 'x..y', 'nul\0'])
 def test_unsafe_names_are_refused(name):
     with pytest.raises(OperationFailed, match='Invalid volume name'):
-        ST.check_name(name, 'volume name')
+        _storage.check_name(name, 'volume name')
 
 
 @pytest.mark.parametrize('value,mode', [('0600', 0o600), ('600', 0o600), ('0755', 0o755), ('1777', 0o1777),
                                         (None, None)])
 def test_modes(value, mode):
-    assert ST.mode_param(value) == mode
+    assert _storage.mode_param(value) == mode
 
 
 @pytest.mark.parametrize('value,mode', [(420, 0o644), (416, 0o640), (0, 0), (0o7777, 0o7777)])
 def test_integer_modes_are_the_mode_itself_as_for_the_file_module(value, mode):
-    assert ST.mode_param(value) == mode
+    assert _storage.mode_param(value) == mode
 
 
 @pytest.mark.parametrize('value', ['384', 'rw', '0800', '12', 'u+r', 5000, -1, True])
 def test_bad_modes(value):
     with pytest.raises(OperationFailed, match='Invalid mode'):
-        ST.mode_param(value)
+        _storage.mode_param(value)
 
 
 def test_qcow2_capacity_rounds_to_sectors():
-    assert ST._rounded(1000, 'qcow2') == 1024
-    assert ST._rounded(1024, 'qcow2') == 1024
-    assert ST._rounded(1000, 'raw') == 1000
+    assert _volume._rounded(1000, 'qcow2') == 1024
+    assert _volume._rounded(1024, 'qcow2') == 1024
+    assert _volume._rounded(1000, 'raw') == 1000
 
 
 @pytest.mark.parametrize('params,message', [
@@ -74,78 +74,78 @@ def test_qcow2_capacity_rounds_to_sectors():
 ])
 def test_spec_refuses_conflicts(params, message):
     with pytest.raises(OperationFailed, match=message):
-        ST.VolumeSpec(volume_params(**params))
+        _volume.VolumeSpec(volume_params(**params))
 
 
 def test_check_mode_predicts_the_real_run(client):
     params = volume_params(capacity='1M', format='raw', mode='0640')
-    check = ST.converge_volume(client, params, check_mode=True)
+    check = _volume.converge_volume(client, params, check_mode=True)
     assert client.volume(POOL, params['name']) is None
-    real = ST.converge_volume(client, params, check_mode=False)
+    real = _volume.converge_volume(client, params, check_mode=False)
     assert (check['changed'], check['actions'], check['diff']) == (real['changed'], real['actions'], real['diff'])
     assert real['capacity'] == 1 << 20 and real['path'] == check['path']
-    again = ST.converge_volume(client, params, check_mode=False)
+    again = _volume.converge_volume(client, params, check_mode=False)
     assert again['changed'] is False and again['actions'] == []
 
 
 def test_grow_and_guarded_shrink_plans(client):
     params = volume_params(capacity='2M', format='raw')
-    ST.converge_volume(client, params, check_mode=False)
-    grow = ST.converge_volume(client, dict(params, capacity='4M'), check_mode=True)
+    _volume.converge_volume(client, params, check_mode=False)
+    grow = _volume.converge_volume(client, dict(params, capacity='4M'), check_mode=True)
     assert grow['actions'] == ['resize'] and grow['capacity'] == 4 << 20
     with pytest.raises(OperationFailed, match='set allow_shrink=true'):
-        ST.converge_volume(client, dict(params, capacity='1M'), check_mode=True)
-    shrink = ST.converge_volume(client, dict(params, capacity='1M', allow_shrink=True), check_mode=True)
+        _volume.converge_volume(client, dict(params, capacity='1M'), check_mode=True)
+    shrink = _volume.converge_volume(client, dict(params, capacity='1M', allow_shrink=True), check_mode=True)
     assert shrink['actions'] == ['resize'] and shrink['capacity'] == 1 << 20
 
 
 def test_existing_volume_is_never_converted(client):
     params = volume_params(capacity='1M', format='raw')
-    ST.converge_volume(client, params, check_mode=False)
+    _volume.converge_volume(client, params, check_mode=False)
     with pytest.raises(OperationFailed, match='exists with format raw, not qcow2'):
-        ST.converge_volume(client, dict(params, format='qcow2'), check_mode=True)
+        _volume.converge_volume(client, dict(params, format='qcow2'), check_mode=True)
     with pytest.raises(OperationFailed, match='libvirt cannot change the permissions'):
-        ST.converge_volume(client, dict(params, mode='0644'), check_mode=True)
+        _volume.converge_volume(client, dict(params, mode='0644'), check_mode=True)
 
 
 def test_clone_and_overlay_plans(client):
     source = volume_params(capacity='3M', format='raw')
-    ST.converge_volume(client, source, check_mode=False)
-    clone = ST.converge_volume(client, volume_params(clone_from=source['name']), check_mode=False)
+    _volume.converge_volume(client, source, check_mode=False)
+    clone = _volume.converge_volume(client, volume_params(clone_from=source['name']), check_mode=False)
     assert clone['actions'] == ['clone'] and clone['capacity'] == 3 << 20 and clone['format'] == 'raw'
-    overlay = ST.converge_volume(client, volume_params(backing_volume=source['name']), check_mode=True)
+    overlay = _volume.converge_volume(client, volume_params(backing_volume=source['name']), check_mode=True)
     assert overlay['actions'] == ['create overlay'] and overlay['format'] == 'qcow2'
     assert overlay['backing'] == '/default-pool/%s' % source['name']
     with pytest.raises(OperationFailed, match='source volume missing.img does not exist in pool default-pool'):
-        ST.converge_volume(client, volume_params(backing_volume='missing.img'), check_mode=True)
+        _volume.converge_volume(client, volume_params(backing_volume='missing.img'), check_mode=True)
 
 
 def test_absent_of_a_missing_volume_and_unknown_pool(client):
-    result = ST.converge_volume(client, volume_params(state='absent'), check_mode=False)
+    result = _volume.converge_volume(client, volume_params(state='absent'), check_mode=False)
     assert result['changed'] is False and result['path'] is None
     with pytest.raises(OperationFailed, match='storage pool nope: it does not exist'):
-        ST.converge_volume(client, volume_params(pool='nope', capacity='1M'), check_mode=True)
+        _volume.converge_volume(client, volume_params(pool='nope', capacity='1M'), check_mode=True)
 
 
 def test_pool_plans(client):
     params = pool_params(path='/lltest-pool-dir', autostart=True)
-    check = ST.converge_pool(client, params, check_mode=True)
+    check = _pool.converge_pool(client, params, check_mode=True)
     assert client.pool(params['name']) is None
     assert check['actions'] == ['define', 'build', 'start', 'set autostart'] and check['state'] == 'active'
-    real = ST.converge_pool(client, params, check_mode=False)
+    real = _pool.converge_pool(client, params, check_mode=False)
     assert real['diff'] == check['diff'] and real['actions'] == check['actions']
-    assert ST.converge_pool(client, params, check_mode=False)['changed'] is False
+    assert _pool.converge_pool(client, params, check_mode=False)['changed'] is False
     with pytest.raises(OperationFailed, match='a pool\'s path cannot be changed'):
-        ST.converge_pool(client, dict(params, path='/elsewhere'), check_mode=True)
-    absent = ST.converge_pool(client, dict(params, state='absent'), check_mode=False)
+        _pool.converge_pool(client, dict(params, path='/elsewhere'), check_mode=True)
+    absent = _pool.converge_pool(client, dict(params, state='absent'), check_mode=False)
     assert absent['actions'] == ['stop', 'undefine'] and client.pool(params['name']) is None
 
 
 def test_pool_with_volumes_is_kept_unless_forced(client):
-    ST.converge_volume(client, volume_params(capacity='1M'), check_mode=False)
+    _volume.converge_volume(client, volume_params(capacity='1M'), check_mode=False)
     with pytest.raises(OperationFailed, match='still holds'):
-        ST.converge_pool(client, pool_params(name=POOL, state='absent'), check_mode=True)
-    forced = ST.converge_pool(client, pool_params(name=POOL, state='absent', force=True), check_mode=True)
+        _pool.converge_pool(client, pool_params(name=POOL, state='absent'), check_mode=True)
+    forced = _pool.converge_pool(client, pool_params(name=POOL, state='absent', force=True), check_mode=True)
     assert forced['actions'] == ['stop', 'undefine']
 
 
@@ -159,7 +159,7 @@ DOMAIN = """<domain type='test'><name>%s</name><memory>65536</memory><os><type>h
 def test_users_are_found_through_files_backing_chains_and_pool_volumes(client):
     direct, by_volume = volume_params(capacity='1M'), volume_params(capacity='1M')
     for params in (direct, by_volume):
-        ST.converge_volume(client, params, check_mode=False)
+        _volume.converge_volume(client, params, check_mode=False)
     name = 'users-%s' % uuid.uuid4().hex[:6]
     domain = client.conn.defineXML(DOMAIN % (name, direct['name'], by_volume['name']))
     try:
@@ -167,11 +167,11 @@ def test_users_are_found_through_files_backing_chains_and_pool_volumes(client):
                           ('/default-pool/%s' % by_volume['name'], 'disk vdb'),
                           ('/default-pool/base.img', 'backing chain of disk vda')):
             assert dict(kind='domain', name=name, domain=name, running=False, via=via,
-                        path=path) in ST.volume_users(client, path)
+                        path=path) in _usage.volume_users(client, path)
         domain.create()
-        assert ST.running_users(ST.volume_users(client, '/default-pool/%s' % direct['name'])) == [name]
+        assert _usage.running_users(_usage.volume_users(client, '/default-pool/%s' % direct['name'])) == [name]
         # the same file by another spelling
-        assert ST.running_users(ST.volume_users(client, '/default-pool/x/../%s' % direct['name'])) == [name]
+        assert _usage.running_users(_usage.volume_users(client, '/default-pool/x/../%s' % direct['name'])) == [name]
     finally:
         if domain.isActive():
             domain.destroy()
@@ -228,20 +228,20 @@ class FakeVolume:
 
 def test_zero_check_reads_holes_and_zero_data():
     stream = FakeStream([bytes(100), 4096, bytes(10)])
-    check = ST.ZeroCheck(FakeClient(stream), FakeVolume())
+    check = _wipe.ZeroCheck(FakeClient(stream), FakeVolume())
     assert check.all_zero and check.checked == 4206 and stream.finished
 
 
 def test_zero_check_stops_at_the_first_non_zero_byte():
     stream = FakeStream([bytes(100), 50, b'\0\0\0X' + bytes(10), bytes(10)])
-    check = ST.ZeroCheck(FakeClient(stream), FakeVolume())
+    check = _wipe.ZeroCheck(FakeClient(stream), FakeVolume())
     assert not check.all_zero and check.first_nonzero == 153 and stream.aborted and not stream.finished
 
 
 def test_wipe_algorithms_are_libvirts():
-    for name in ST.WIPE_ALGORITHMS:
-        assert isinstance(ST.wipe_algorithm(name), int)
-    assert ST.wipe_algorithm('zero') == libvirt.VIR_STORAGE_VOL_WIPE_ALG_ZERO
+    for name in _wipe.WIPE_ALGORITHMS:
+        assert isinstance(_wipe.wipe_algorithm(name), int)
+    assert _wipe.wipe_algorithm('zero') == libvirt.VIR_STORAGE_VOL_WIPE_ALG_ZERO
 
 
 def qcow2_with_backing(path, backing):
@@ -256,18 +256,18 @@ def qcow2_with_backing(path, backing):
 def test_qcow2_backing_names_are_read_as_qemu_reads_them(tmp_path):
     (tmp_path / 'sub').mkdir()
     overlay = qcow2_with_backing(tmp_path / 'sub' / 'top.qcow2', '../base.raw')
-    assert ST._qcow2_backing(overlay) == os.path.join(str(tmp_path / 'sub'), '../base.raw')
-    assert ST._qcow2_backing(qcow2_with_backing(tmp_path / 'abs.qcow2', '/srv/base.qcow2')) == '/srv/base.qcow2'
-    assert ST._qcow2_backing(qcow2_with_backing(tmp_path / 'net.qcow2', 'nbd://host/export')) is None
+    assert _usage._qcow2_backing(overlay) == os.path.join(str(tmp_path / 'sub'), '../base.raw')
+    assert _usage._qcow2_backing(qcow2_with_backing(tmp_path / 'abs.qcow2', '/srv/base.qcow2')) == '/srv/base.qcow2'
+    assert _usage._qcow2_backing(qcow2_with_backing(tmp_path / 'net.qcow2', 'nbd://host/export')) is None
     (tmp_path / 'raw.img').write_bytes(b'not an image')
-    assert ST._qcow2_backing(str(tmp_path / 'raw.img')) is None
-    assert ST._qcow2_backing(str(tmp_path / 'missing')) is None
+    assert _usage._qcow2_backing(str(tmp_path / 'raw.img')) is None
+    assert _usage._qcow2_backing(str(tmp_path / 'missing')) is None
 
 
 def test_backing_chains_follow_the_headers_and_stop_at_a_loop(client, tmp_path):
     top = qcow2_with_backing(tmp_path / 'top.qcow2', 'middle.qcow2')
     qcow2_with_backing(tmp_path / 'middle.qcow2', 'top.qcow2')  # a loop back to the top
-    ids = ST.Identities(client)
+    ids = _usage.Identities(client)
     assert ids.chain(top) == [top, str(tmp_path / 'middle.qcow2')]
     os.symlink(str(tmp_path), str(tmp_path / 'link'))
     assert ids.of(str(tmp_path / 'link' / 'top.qcow2')) & ids.of(top)  # one file, two spellings

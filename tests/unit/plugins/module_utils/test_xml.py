@@ -212,18 +212,6 @@ def test_hardened_parser_refuses(text, message):
         _xml.parse_xml(text)
 
 
-@pytest.mark.parametrize('xml,expected', [
-    ("<memory unit='MiB'>256</memory>", 256 * 2 ** 20),
-    ('<memory>1024</memory>', 1024 * 1024),
-    ("<memory unit='GB'>1</memory>", 10 ** 9),
-    ("<size unit='bytes'>7</size>", 7),
-    ('<vcpu>2</vcpu>', None),
-    ("<memory unit='parsecs'>1</memory>", None),
-])
-def test_scaled_bytes(xml, expected):
-    assert _xml.scaled_bytes(_xml.parse_xml(xml)) == expected
-
-
 def test_secrets_are_masked_in_diffs():
     element = _xml.parse_xml("<graphics type='vnc' passwd='hunter2'/>")
     assert 'hunter2' not in _xml.masked_text(element)
