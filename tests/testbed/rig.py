@@ -1,9 +1,14 @@
-"""Two independent libvirt "hosts" on this machine, for real migrations.
+"""Independent libvirt "hosts" on this machine, for real migrations and
+for measuring runs against several hypervisors.
 
-    python tests/testbed/rig.py up       # start both hosts (prints their URIs)
-    python tests/testbed/rig.py status   # are they up?
-    python tests/testbed/rig.py down     # destroy their guests, stop them
-    python tests/testbed/rig.py sweep    # remove rigs of killed test sessions
+    python tests/testbed/rig.py up [DIR] [--hosts N]  # start the hosts (prints their URIs)
+    python tests/testbed/rig.py status [DIR]          # are they up?
+    python tests/testbed/rig.py down [DIR]            # destroy their guests, stop them
+    python tests/testbed/rig.py sweep                 # remove rigs of killed test sessions
+
+A rig has two hosts, ``a`` and ``b``, unless told otherwise (``--hosts N``,
+``Rig(path, hosts=N)``: ``a``, ``b``, ``c``, ...); the number is kept in the
+rig's state, so ``down`` and ``status`` find every host of a running rig.
 
 Each host is a set of namespaces made with ``unshare`` (PID, network, mount,
 UTS) whose PID 1 is the small reaper ``rig/init.py``.  Inside it a tmpfs
@@ -16,9 +21,10 @@ paths.  Each host runs its own virtlogd and ``libvirtd --listen`` with a
 distinct host UUID, TCP without authentication on its veth address (test
 only) and the QEMU migration address set to it.
 
-One veth pair joins the two network namespaces (10.77.0.1/24 on host a,
-10.77.0.2/24 on host b); it exists only inside namespaces the rig made, so
-no migration traffic leaves them.
+The hosts share one link: a bridge in host a's network namespace, with a
+veth pair to each other host (10.77.0.1/24 on host a, 10.77.0.2/24 on host
+b, and so on).  It exists only inside namespaces the rig made, so no
+migration traffic leaves them.
 
 From the root namespace a host is reached through its unix socket
 (:attr:`Host.uri`); a host's daemon reaches the other one over TCP
@@ -29,14 +35,16 @@ the source QEMU removes it when it exits) belong in :data:`PRIVATE_DIR`, a
 directory that exists on both hosts at the same path but is private to each
 (:meth:`Host.outside` gives its path from the root namespace).
 
-Both hosts have a dir pool ``shared`` on the shared directory
-(:attr:`Rig.shared_dir`) and a dir pool ``default`` on their private
+Every host has a dir pool ``shared`` on the shared directory
+(:attr:`Rig.shared_dir`) and a dir pool ``default`` on its private
 /var/lib/libvirt/images.
 
 Python API::
 
     with Rig.create() as rig:                # or Rig(path).up() / .down()
         conn = libvirt.open(rig.a.uri)
+    with Rig.create(hosts=4) as rig:         # rig.hosts: a, b, c, d
+        ...
 
 Standard library only, plus libvirt-python for the pools and teardown.
 """
@@ -57,7 +65,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INIT = os.path.join(HERE, 'rig', 'init.py')
 DEFAULT_DIR = os.environ.get('LIFECYCLE_RIG_DIR', '/var/tmp/lifecycle-libvirt-rig')
 SUBNET = '10.77.0.'
-HOST_NAMES = ('a', 'b')
+HOST_LABELS = 'abcdefgh'
+DEFAULT_HOSTS = 2
+# The link between the hosts: a bridge in host a's network namespace.
+BRIDGE = 'llrig-br'
 START_TIMEOUT = 30
 # Same path on both hosts, different directories (see Host.outside).
 PRIVATE_DIR = '/var/lib/libvirt/rig-guests'
@@ -121,7 +132,9 @@ class Host:
         self.address = SUBNET + str(index + 1)
         self.dir = os.path.join(rig.path, 'host-' + label)
         self.hostname = 'lltest-host-' + label
-        self.interface = 'llmig-' + label
+        # Its end of the veth pair to host a's bridge (host a: the bridge).
+        self.interface = BRIDGE if index == 0 else 'llmig-' + label
+        self.bridge_port = 'llport-' + label
 
     @property
     def socket(self):
@@ -299,51 +312,60 @@ def _qemu_user():
 
 
 class Rig:
-    """The two hosts `a` and `b`, their link and the shared image directory."""
+    """The hosts `a`, `b` (and `c`, ... when asked for more), their link and
+    the shared image directory."""
 
-    def __init__(self, path=DEFAULT_DIR):
+    def __init__(self, path=DEFAULT_DIR, hosts=None):
+        """`hosts`: how many; by default as many as the rig at `path` has
+        (a running one), else DEFAULT_HOSTS."""
         self.path = os.path.abspath(path)
         self.state_file = os.path.join(self.path, 'state.json')
         self.shared_dir = os.path.join(self.path, 'shared')
-        self.hosts = [Host(self, label, index) for index, label in enumerate(HOST_NAMES)]
-        self.a, self.b = self.hosts
         self.state = {}
         if os.path.exists(self.state_file):
             with open(self.state_file) as handle:
                 self.state = json.load(handle)
         self.owner = self.state.get('owner')
+        count = hosts or len(self.state.get('hosts', '')) or DEFAULT_HOSTS
+        if not 2 <= count <= len(HOST_LABELS):
+            raise ValueError('a rig has 2 to %d hosts, not %s' % (len(HOST_LABELS), count))
+        self.hosts = [Host(self, label, index) for index, label in enumerate(HOST_LABELS[:count])]
+        self.a, self.b = self.hosts[:2]
 
     @classmethod
-    def create(cls, prefix='lltest-rig-'):
+    def create(cls, prefix='lltest-rig-', hosts=None):
         """A rig in a new temporary directory, owned by this process (a test
         session): `sweep` removes it once this process is gone."""
-        rig = cls(tempfile.mkdtemp(prefix=prefix, dir=SWEEP_DIR))
+        rig = cls(tempfile.mkdtemp(prefix=prefix, dir=SWEEP_DIR), hosts=hosts)
         rig.owner = os.getpid()
         return rig
+
+    @property
+    def labels(self):
+        return ''.join(host.label for host in self.hosts)
 
     def _save(self):
         with open(self.state_file, 'w') as handle:
             json.dump(self.state, handle)
 
     def is_up(self):
-        return all(host.is_up() for host in self.hosts)
+        return self.state.get('hosts', self.labels) == self.labels and all(host.is_up() for host in self.hosts)
 
     def up(self):
         if self.state and self.is_up():
             return self
-        self.down()
+        self._stop_hosts(self._started_hosts())
         os.makedirs(self.shared_dir, exist_ok=True)
         # QEMU must reach the shared directory whatever user it runs as.
         os.chmod(self.path, 0o755)
         os.chmod(self.shared_dir, 0o1777)
         self.state = {}
         try:
-            self.state['owner'] = self.owner
+            self.state.update(owner=self.owner, hosts=self.labels)
             for host in self.hosts:
                 host.start_namespaces()
                 self._save()
-            _run('ip', 'link', 'add', self.a.interface, 'netns', str(self.a.pid), 'type', 'veth',
-                 'peer', 'name', self.b.interface, 'netns', str(self.b.pid))
+            self._link()
             for host in self.hosts:
                 host.configure_network()
                 host.start_daemons()
@@ -353,15 +375,33 @@ class Rig:
             raise
         return self
 
-    def down(self):
-        """Destroy the hosts' guests, stop the hosts, remove their directories."""
-        for host in self.hosts:
+    def _link(self):
+        """A bridge in host a's network namespace and a veth pair from it to
+        each other host: one segment, created inside the rig's namespaces."""
+        self.a.nsenter('ip', 'link', 'add', BRIDGE, 'type', 'bridge')
+        for host in self.hosts[1:]:
+            _run('ip', 'link', 'add', host.bridge_port, 'netns', str(self.a.pid), 'type', 'veth',
+                 'peer', 'name', host.interface, 'netns', str(host.pid))
+            self.a.nsenter('ip', 'link', 'set', host.bridge_port, 'master', BRIDGE, 'up')
+
+    def _started_hosts(self):
+        """The hosts the state file names (a rig started with another number
+        of hosts is stopped whole)."""
+        labels = self.state.get('hosts', self.labels)
+        return self.hosts if labels == self.labels else [Host(self, label, index) for index, label in enumerate(labels)]
+
+    def _stop_hosts(self, hosts):
+        for host in hosts:
             if host.pid and _alive(host.pid):
                 host.destroy_guests()
-        for host in self.hosts:
+        for host in hosts:
             host.stop()
-        for host in self.hosts:
+        for host in hosts:
             shutil.rmtree(host.dir, ignore_errors=True)
+
+    def down(self):
+        """Destroy the hosts' guests, stop the hosts, remove their directories."""
+        self._stop_hosts(self._started_hosts())
         self.state = {}
         if os.path.exists(self.state_file):
             os.unlink(self.state_file)
@@ -398,8 +438,13 @@ def sweep():
 
 
 def main(argv):
+    hosts = None
+    if '--hosts' in argv:
+        at = argv.index('--hosts')
+        hosts = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2:]
     command = argv[1] if len(argv) > 1 else 'status'
-    rig = Rig(argv[2] if len(argv) > 2 else DEFAULT_DIR)
+    rig = Rig(argv[2] if len(argv) > 2 else DEFAULT_DIR, hosts=hosts)
     if command == 'up':
         started = time.monotonic()
         rig.up()
@@ -414,7 +459,7 @@ def main(argv):
         print(json.dumps(rig.describe(), indent=2))
         return 0 if rig.state and rig.is_up() else 3
     else:
-        print('usage: rig.py up|down|status [DIR] | sweep', file=sys.stderr)
+        print('usage: rig.py up|down|status [DIR] [--hosts N] | sweep', file=sys.stderr)
         return 2
     return 0
 
