@@ -38,7 +38,8 @@ What the test driver cannot do, and how it is handled:
   rig by tests/integration/test_migrate.py.
 - Resize, wipe, migration and undefine with the flags the domain module
   passes (NVRAM, checkpoint metadata) are not implemented by the driver, so
-  those cases are not run for real here (the integration tests run them).
+  those cases are not run for real here (`NOT_RUN_FOR_REAL`; the
+  integration tests run them).
 """
 
 import io
@@ -220,46 +221,64 @@ class Bed:
                     network.undefine()
 
 
-# Each case: (module, params of the Bed, whether the test driver can carry it out).
+# Each case: (module, params of the Bed).
 CASES = {
-    'domain start': ('domain', lambda bed: dict(name=bed.name('off'), state='running'), True),
-    'domain pause': ('domain', lambda bed: dict(name=bed.name('on'), state='paused'), True),
-    'domain managed save': ('domain', lambda bed: dict(name=bed.name('on'), state='saved'), True),
+    'domain start': ('domain', lambda bed: dict(name=bed.name('off'), state='running')),
+    'domain pause': ('domain', lambda bed: dict(name=bed.name('on'), state='paused')),
+    'domain managed save': ('domain', lambda bed: dict(name=bed.name('on'), state='saved')),
     'domain save to a file': ('domain', lambda bed: dict(name=bed.name('on'), state='saved',
-                                                         save_file=bed.path('on.save')), True),
+                                                         save_file=bed.path('on.save'))),
     'domain stop and undefine': ('domain', lambda bed: dict(name=bed.name('on'), state='absent', force=True,
-                                                            shutdown_timeout=0), False),
-    'domain autostart': ('domain', lambda bed: dict(name=bed.name('off'), state='defined', autostart=True), True),
-    'domain xml, new': ('domain', lambda bed: dict(xml=_domain_xml(bed.name('new')), state='running'), True),
+                                                            shutdown_timeout=0)),
+    'domain restarted': ('domain', lambda bed: dict(name=bed.name('on'), state='restarted')),
+    'domain made transient': ('domain', lambda bed: dict(name=bed.name('on'), state='running', persistent=False)),
+    'domain autostart': ('domain', lambda bed: dict(name=bed.name('off'), state='defined', autostart=True)),
+    'domain xml, new': ('domain', lambda bed: dict(xml=_domain_xml(bed.name('new')), state='running')),
     'domain xml, redefined': ('domain', lambda bed: dict(xml=_domain_xml(bed.name('off'), 131072),
-                                                         state='defined'), True),
+                                                         state='defined')),
     'domain structured, new': ('domain', lambda bed: dict(name=bed.name('structured'), memory='64MiB', vcpus=1,
-                                                          state='defined'), True),
+                                                          state='defined')),
     'domain structured, redefined': ('domain', lambda bed: dict(name=bed.name('off'), memory='128MiB', vcpus=2,
-                                                                state='defined'), True),
+                                                                state='defined')),
     'pool new, built and started': ('pool', lambda bed: dict(name=bed.name('pool2'), path=bed.path('pool2'),
-                                                             state='active', autostart=True), True),
-    'pool stop': ('pool', lambda bed: dict(name=bed.name('pool'), state='inactive'), True),
-    'pool remove': ('pool', lambda bed: dict(name=bed.name('pool'), state='absent'), True),
-    'volume create': ('volume', lambda bed: dict(pool=POOL, name=bed.name('new.img'), capacity='1M'), True),
-    'volume resize': ('volume', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), capacity='2M'), False),
-    'volume delete': ('volume', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), state='absent'), True),
+                                                             state='active', autostart=True)),
+    'pool stop': ('pool', lambda bed: dict(name=bed.name('pool'), state='inactive')),
+    'pool remove': ('pool', lambda bed: dict(name=bed.name('pool'), state='absent')),
+    'volume create': ('volume', lambda bed: dict(pool=POOL, name=bed.name('new.img'), capacity='1M')),
+    'volume resize': ('volume', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), capacity='2M')),
+    'volume delete': ('volume', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), state='absent')),
     'volume clone': ('volume', lambda bed: dict(pool=POOL, name=bed.name('clone.img'),
-                                                clone_from=bed.name('vol.img')), True),
+                                                clone_from=bed.name('vol.img'))),
     'volume overlay': ('volume', lambda bed: dict(pool=POOL, name=bed.name('overlay.qcow2'), format='qcow2',
-                                                  backing_volume=bed.name('vol.img')), True),
-    'wipe': ('wipe', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), algorithm='nnsa'), False),
-    'snapshot create': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='second'), True),
+                                                  backing_volume=bed.name('vol.img'))),
+    'volume wiped and deleted': ('volume', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), state='absent',
+                                                            wipe='nnsa')),
+    'wipe': ('wipe', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), algorithm='nnsa')),
+    'snapshot create': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='second')),
     'snapshot revert': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='reverted',
-                                                     revert_state='defined'), True),
-    'snapshot delete': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='absent'), True),
-    'snapshot retention': ('snapshot', lambda bed: dict(domain=bed.name('on'), keep=1), True),
+                                                     revert_state='defined')),
+    'snapshot delete': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='absent')),
+    'snapshot retention': ('snapshot', lambda bed: dict(domain=bed.name('on'), keep=1)),
     'network new': ('network', lambda bed: dict(name=bed.name('net2'), forward_mode='nat',
                                                 bridge='gate%s1' % bed.tag,
-                                                ipv4=dict(address='10.198.%d.1/24' % bed.third)), True),
-    'network start': ('network', lambda bed: dict(name=bed.name('net'), state='active'), True),
+                                                ipv4=dict(address='10.198.%d.1/24' % bed.third))),
+    'network start': ('network', lambda bed: dict(name=bed.name('net'), state='active')),
+    'network autostart': ('network', lambda bed: dict(name=bed.name('net'), state='present', autostart=True)),
     'migrate offline': ('migrate', lambda bed: dict(name=bed.name('off'), offline=True,
-                                                    dest_uri='test://' + bed.path('destination.xml')), False),
+                                                    dest_uri='test://' + bed.path('destination.xml'))),
+}
+
+
+# Cases whose real run is not tried here, and why: the test driver lacks the
+# operation, or it leaves nothing the driver shows.
+NOT_RUN_FOR_REAL = {
+    'domain stop and undefine': 'undefine with the NVRAM and checkpoint flags is not implemented',
+    'domain made transient': 'undefine with the NVRAM and checkpoint flags is not implemented',
+    'domain restarted': 'a reboot leaves no trace in what the driver shows',
+    'volume resize': 'resize is not implemented',
+    'volume wiped and deleted': 'wipe is not implemented',
+    'wipe': 'wipe is not implemented',
+    'migrate offline': 'migration is not implemented',
 }
 
 
@@ -295,9 +314,17 @@ def test_connections_of_one_process_share_the_test_drivers_state(conn):
         other.close()
 
 
+def test_every_module_that_changes_things_has_cases():
+    modules_dir = os.path.dirname(import_module(MODULES + 'domain').__file__)
+    modules = set(name[:-3] for name in os.listdir(modules_dir) if name.endswith('.py') and name != '__init__.py')
+    assert set(module for module, _params_of in CASES.values()) == set(
+        module for module in modules if not module.endswith('_info'))
+    assert set(NOT_RUN_FOR_REAL) <= set(CASES)
+
+
 @pytest.mark.parametrize('case', sorted(CASES))
 def test_check_mode_changes_nothing(case, conn, bed, monkeypatch):
-    module, params_of, carried_out_by_the_driver = CASES[case]
+    module, params_of = CASES[case]
     params = params_of(bed)
     before = observe(conn, bed.directory)
 
@@ -306,7 +333,7 @@ def test_check_mode_changes_nothing(case, conn, bed, monkeypatch):
     assert check.get('failed') is not True, check
     assert check['changed'] is True, check
     assert observe(conn, bed.directory) == before
-    if carried_out_by_the_driver:
+    if case not in NOT_RUN_FOR_REAL:
         real = run_module(monkeypatch, module, False, params)
         assert real.get('failed') is not True, real
         assert real['changed'] is True, real
