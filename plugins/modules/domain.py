@@ -33,12 +33,14 @@ description:
     and device addresses libvirt generated kept, so the stored definition is what
     C(virsh define) of your XML gives and those never churn. The XML is accepted
     when C(virsh define) accepts it. See docs/xml-comparison.md in the collection.
+  - O(domains) converges many domains in one task, several at once (O(parallel)), each exactly as
+    the single form does.
 options:
-  name:
+  name: &name
     description:
       - Name of the domain. Required unless O(xml) is given, whose C(<name>) it must match.
     type: str
-  xml:
+  xml: &xml
     description:
       - Full domain XML (as from C(virsh dumpxml), C(virt-install --print-xml) or a template).
       - Needed to create the domain; when the domain exists, its definition is
@@ -77,7 +79,7 @@ options:
         running persistent domain declared transient is undefined and keeps running.
     type: bool
     default: true
-  autostart:
+  autostart: &autostart
     description:
       - Whether libvirtd starts the domain when the host boots. Unchanged when omitted.
       - Only for persistent domains.
@@ -96,7 +98,7 @@ options:
       - Required to remove (O(state=absent)) a running or paused domain.
     type: bool
     default: false
-  save_file:
+  save_file: &save_file
     description:
       - With O(state=saved), save the memory to this file on the hypervisor
         host (works for transient domains, which then cease to exist).
@@ -134,67 +136,67 @@ options:
         says so.
     type: bool
     default: false
-  memory:
+  memory: &memory
     description:
       - Structured definition (instead of O(xml), see docs/structured-definitions.md) - the
         memory the guest has, a size such as V(512M) or V(2G) (C(<currentMemory>)).
       - Required when any structured option is given. The structured options become domain
         XML that is compared, defined and reported exactly as O(xml) is.
     type: str
-  max_memory:
+  max_memory: &max_memory
     description:
       - The most memory the guest can be ballooned up to (C(<memory>)); defaults to O(memory).
     type: str
-  vcpus:
+  vcpus: &vcpus
     description: Virtual CPUs the guest runs with (C(<vcpu current>)); default 1.
     type: int
-  max_vcpus:
+  max_vcpus: &max_vcpus
     description: The most virtual CPUs the guest can have (C(<vcpu>)); defaults to O(vcpus).
     type: int
-  virt_type:
+  virt_type: &virt_type
     description:
       - The domain type, C(<domain type>) - V(kvm) (hardware virtualisation, the default) or
         V(qemu) (TCG emulation).
     type: str
     choices: [kvm, qemu]
-  arch:
+  arch: &arch
     description: The guest architecture (C(<os><type arch>)); libvirt's default (the host's) when omitted.
     type: str
-  machine:
+  machine: &machine
     description: The machine type (C(<os><type machine>)), for example V(q35) or V(pc); libvirt's default when omitted.
     type: str
-  cpu_mode:
+  cpu_mode: &cpu_mode
     description:
       - The CPU the guest sees (C(<cpu mode>)); libvirt's default when omitted. Checked against the
         host's domain capabilities.
     type: str
     choices: [host-passthrough, host-model, custom]
-  cpu_model:
+  cpu_model: &cpu_model
     description: The CPU model of O(cpu_mode=custom) (C(<cpu><model>)), one the host's domain capabilities list.
     type: str
-  firmware:
+  firmware: &firmware
     description:
       - V(bios) (the default) or V(uefi) (C(<os firmware='efi'>), the firmware libvirt picks
         from the host's firmware descriptors). V(uefi) fails, before anything is defined, on a host
         without UEFI firmware.
     type: str
-  secure_boot:
+  secure_boot: &secure_boot
     description: With O(firmware=uefi), ask for a secure boot firmware (and SMM); fails when the host has none.
     type: bool
-  boot:
+  boot: &boot
     description: The boot order (C(<os><boot dev>)), devices among V(hd), V(cdrom), V(network).
     type: list
     elements: str
-  kernel:
+  kernel: &kernel
     description: A kernel (a path on the hypervisor host) to boot directly (C(<os><kernel>)), instead of the firmware booting a disk.
     type: str
-  initrd:
+  initrd: &initrd
     description: The initrd of O(kernel) (C(<os><initrd>)).
     type: str
-  cmdline:
+  cmdline: &cmdline
     description: The kernel command line of O(kernel) (C(<os><cmdline>)).
     type: str
-  disks:
+  disks: &disks
     description:
       - The disks, in order (targets C(vda), C(vdb)... per bus). Each is a volume in a pool (O(disks[].pool)
         and O(disks[].volume)) or the volume at a path (O(disks[].path)); a missing pool or volume is an
@@ -231,7 +233,7 @@ options:
       format:
         description: The image format (C(<driver type>)); read from the volume when omitted.
         type: str
-  interfaces:
+  interfaces: &interfaces
     description: The network interfaces, in order; each has one of O(interfaces[].network), O(interfaces[].bridge), O(interfaces[].direct).
     type: list
     elements: dict
@@ -252,44 +254,113 @@ options:
         description: The NIC model.
         type: str
         default: virtio
-  graphics:
+  graphics: &graphics
     description: V(none) (the default), V(vnc) or V(spice).
     type: str
     choices: [none, vnc, spice]
-  graphics_listen:
+  graphics_listen: &graphics_listen
     description: The address the VNC/SPICE server listens on.
     type: str
-  graphics_password:
+  graphics_password: &graphics_password
     description: The VNC/SPICE password; never shown in clear in results or diffs.
     type: str
-  serial_console:
+  serial_console: &serial_console
     description: A serial console (C(<console type='pty'>)); on unless V(false).
     type: bool
-  serial_log:
+  serial_log: &serial_log
     description:
       - A file on the hypervisor host that receives the serial console's output (C(<serial><log append='off'>));
         it starts empty with each new QEMU process. Needs O(serial_console).
     type: str
-  guest_agent:
+  guest_agent: &guest_agent
     description:
       - The QEMU guest agent channel (C(org.qemu.guest_agent.0)); on unless V(false). Graceful
         shutdown and quiesced snapshots use it.
     type: bool
-  rng:
+  rng: &rng
     description: A virtio random number generator fed from the host's C(/dev/urandom); on unless V(false).
     type: bool
-  tpm:
+  tpm: &tpm
     description: An emulated TPM 2.0; fails, before anything is defined, when the host cannot emulate one (swtpm).
     type: bool
-  description:
+  description: &description
     description: The domain's C(<description>).
     type: str
-  tags:
+  tags: &tags
     description:
       - Tags kept in the domain's C(<metadata>), in the namespace the C(lifecycle.libvirt.libvirt)
         inventory reads by default (they become its C(libvirt_tags)).
     type: list
     elements: str
+  domains:
+    description:
+      - Converge many domains in one task - one module run and one connection - instead of O(name) or O(xml).
+      - Each item takes the options of the single form (O(name) or O(xml), O(state), the structured options...).
+        An option an item leaves out (or sets to null) takes the value given at the top level of the task,
+        so the top-level options are the defaults of every item.
+      - Up to O(parallel) domains are converged at once, so the waits of a batch (graceful shutdowns, saves,
+        restores) overlap and it takes about as long as its slowest member.
+      - Every item is converged exactly as the single form converges it, with the same check mode, diff and
+        idempotency. An item that fails does not stop the others; the task then fails at the end, naming
+        each failed domain and why, and RV(domains) reports every item.
+      - A batch that names one domain twice is refused before anything is done.
+    type: list
+    elements: dict
+    suboptions:
+      name: *name
+      xml: *xml
+      state:
+        description: The O(state) of this domain; the top-level O(state) when omitted.
+        type: str
+        choices: [absent, defined, running, paused, saved, restarted]
+      persistent:
+        description: The O(persistent) of this domain; the top-level O(persistent) when omitted.
+        type: bool
+      autostart: *autostart
+      shutdown_timeout:
+        description: The O(shutdown_timeout) of this domain; the top-level O(shutdown_timeout) when omitted.
+        type: int
+      force:
+        description: The O(force) of this domain; the top-level O(force) when omitted.
+        type: bool
+      save_file: *save_file
+      restart_on_change:
+        description: The O(restart_on_change) of this domain; the top-level O(restart_on_change) when omitted.
+        type: bool
+      memory: *memory
+      max_memory: *max_memory
+      vcpus: *vcpus
+      max_vcpus: *max_vcpus
+      virt_type: *virt_type
+      arch: *arch
+      machine: *machine
+      cpu_mode: *cpu_mode
+      cpu_model: *cpu_model
+      firmware: *firmware
+      secure_boot: *secure_boot
+      boot: *boot
+      kernel: *kernel
+      initrd: *initrd
+      cmdline: *cmdline
+      disks: *disks
+      interfaces: *interfaces
+      graphics: *graphics
+      graphics_listen: *graphics_listen
+      graphics_password: *graphics_password
+      serial_console: *serial_console
+      serial_log: *serial_log
+      guest_agent: *guest_agent
+      rng: *rng
+      tpm: *tpm
+      description: *description
+      tags: *tags
+  parallel:
+    description:
+      - With O(domains), how many domains are converged at once (each by a thread of the module, sharing its
+        connection).
+      - V(1) converges them one after another, in order.
+    type: int
+    default: 8
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -301,7 +372,7 @@ attributes:
   diff_mode:
     support: full
     details: Shows state, persistence and autostart before and after, and the stored
-      XML next to the XML that will be defined.
+      XML next to the XML that will be defined; with O(domains), for each domain.
   idempotent:
     support: partial
     details: Every state but V(restarted) is idempotent; V(restarted) always reboots
@@ -400,40 +471,67 @@ EXAMPLES = r'''
     uri: qemu+ssh://admin@kvm01.example.com/system
     name: web01
     state: running
+
+- name: Converge many guests in one task, four at a time; the top-level options are every item's defaults
+  lifecycle.libvirt.domain:
+    state: defined
+    shutdown_timeout: 60
+    force: true
+    parallel: 4
+    domains:
+      - name: web01
+      - name: web02
+      - name: db01
+        state: saved
+      - xml: "{{ lookup('ansible.builtin.template', 'web03.xml.j2') }}"
+        state: running
+        autostart: true
+      - name: scratch01
+        state: absent
+
+- name: Start the web tier; the guests that started stay started when one fails
+  lifecycle.libvirt.domain:
+    domains: [{name: web01}, {name: web02}, {name: web03}]
+  register: guests
+  ignore_errors: true
+
+- name: The guests that failed, and why
+  ansible.builtin.debug:
+    msg: "{{ guests.domains | selectattr('failed') | items2dict(key_name='name', value_name='msg') }}"
 '''
 
 RETURN = r'''
 name:
   description: Name of the domain.
-  returned: always
+  returned: without O(domains)
   type: str
   sample: web01
 state:
   description:
     - State after the task - V(absent), V(defined), V(running), V(paused), V(saved);
       in check mode, the state the real run would reach.
-  returned: always
+  returned: without O(domains)
   type: str
   sample: running
 previous_state:
   description:
     - State before the task. Besides the declarable states it can be V(crashed) or
       V(pmsuspended) (suspended by the guest's power management).
-  returned: always
+  returned: without O(domains)
   type: str
   sample: defined
 uuid:
   description: UUID of the domain; null when it does not exist (or, in check mode, is not created yet and O(xml) has no uuid).
-  returned: always
+  returned: without O(domains)
   type: str
   sample: 2f3d4c1e-8c4e-4f7c-9d2a-0b8f1d9a7e11
 persistent:
   description: Whether the domain is persistent (stays defined when stopped).
-  returned: always
+  returned: without O(domains)
   type: bool
 autostart:
   description: Whether the domain starts with the host.
-  returned: always
+  returned: without O(domains)
   type: bool
 pending_restart:
   description:
@@ -442,11 +540,11 @@ pending_restart:
       (see O(restart_on_change)). The new definition is stored and takes effect at its next start.
     - A guest without a balloon driver does not take memory given live (it is still waited
       for 20 seconds); its result then says V(true) although check mode predicted V(false).
-  returned: always
+  returned: without O(domains)
   type: bool
 actions:
   description: The lifecycle steps taken (or, in check mode, that would be taken), in order.
-  returned: always
+  returned: without O(domains)
   type: list
   elements: str
   sample: [define, start]
@@ -454,7 +552,7 @@ differences:
   description:
     - The real differences between O(xml) and the stored definition, one readable line each.
     - A VNC/SPICE password that changed is shown as C(********), never in clear (so is the diff).
-  returned: always
+  returned: without O(domains)
   type: list
   elements: str
   sample: ["/domain/memory: 268435456 -> 536870912 bytes"]
@@ -464,24 +562,82 @@ duration:
   type: float
   sample: 4.21
 diff:
-  description: Before and after, as shown by C(--diff).
+  description:
+    - Before and after, as shown by C(--diff).
+    - With O(domains), the entries of every domain, in the order of the items (each names its domain).
   returned: when diff mode is on
   type: list
   elements: dict
+domains:
+  description:
+    - With O(domains), the result of each item, in the order of the items.
+    - Besides the fields below, each has those the single form returns (RV(uuid), RV(persistent),
+      RV(autostart), RV(pending_restart), RV(differences)) when the item converged.
+  returned: with O(domains)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the domain; null when an item without O(domains[].name) has XML that cannot be read.
+      type: str
+      sample: web01
+    changed:
+      description: Whether this domain was (in check mode, would be) changed.
+      type: bool
+    actions:
+      description: The lifecycle steps taken for this domain, as RV(actions) of the single form (up to a failure).
+      returned: unless the item failed before its steps were planned
+      type: list
+      elements: str
+      sample: [shutdown]
+    state:
+      description: State of this domain after the task, as RV(state) of the single form.
+      returned: unless the item failed
+      type: str
+      sample: defined
+    previous_state:
+      description: State of this domain before the task, as RV(previous_state) of the single form.
+      returned: unless the item failed before its steps were planned
+      type: str
+      sample: running
+    failed:
+      description: Whether converging this domain failed; the task fails when any did.
+      type: bool
+    msg:
+      description: Why converging this domain failed.
+      returned: when it failed
+      type: str
+      sample: "domain web04 does not exist; xml is required to create it"
+    duration:
+      description: Seconds converging this domain took (waiting for its lock included).
+      returned: unless the item failed before it was converged (its options refused)
+      type: float
+      sample: 3.91
+    diff:
+      description: This domain's entries of RV(diff).
+      returned: when diff mode is on, unless the item failed before its steps were planned
+      type: list
+      elements: dict
 '''
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._batch import batch_argument_spec, converge_task
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._definition import (
     STRUCTURED_ARGUMENT_SPEC, structured_domain_spec)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import DOMAIN_ARGUMENT_SPEC, converge_domain
 
+SINGLE_ARGUMENT_SPEC = dict(DOMAIN_ARGUMENT_SPEC, **STRUCTURED_ARGUMENT_SPEC)
+
 
 def main():
-    module = LibvirtModule(argument_spec=dict(DOMAIN_ARGUMENT_SPEC, **STRUCTURED_ARGUMENT_SPEC),
-                           required_one_of=[('name', 'xml')],
+    module = LibvirtModule(argument_spec=dict(SINGLE_ARGUMENT_SPEC, **batch_argument_spec(
+                               'domains', SINGLE_ARGUMENT_SPEC, required_one_of=[('name', 'xml')])),
+                           required_one_of=[('name', 'xml', 'domains')],
+                           mutually_exclusive=[('domains', 'name'), ('domains', 'xml')],
                            supports_check_mode=True)
-    module.run(lambda client: converge_domain(
-        client, structured_domain_spec(client, module.params), module.check_mode, module._diff))
+    module.run(lambda client: converge_task(
+        module.params, 'domains', SINGLE_ARGUMENT_SPEC, lambda params: structured_domain_spec(client, params),
+        lambda spec: converge_domain(client, spec, module.check_mode, module._diff), module._diff))
 
 
 if __name__ == '__main__':
