@@ -107,7 +107,7 @@ def first_address(interfaces):
 
 def host_records(client, address_source, tags_namespace):
     """One record (the host variables) per domain of the client's hypervisor."""
-    hypervisor = client.call('read the host name', client.conn.getHostname)
+    hypervisor = client.host_name
     records = []
     for facts in add_addresses(client, describe_domains(client, include_xml=True), address_source):
         root = _xml.parse_xml(facts.pop('xml'), 'domain XML')

@@ -318,6 +318,72 @@ class LibvirtClient:
         finally:
             os.close(handle)  # releases the lock
 
+    # The host and its objects, as migration, snapshots, networks and the
+    # inventory read them: one libvirt call each, named for the message.
+
+    @property
+    def host_name(self):
+        return self.call('read the host name of %s' % self.uri, self.conn.getHostname)
+
+    @property
+    def hypervisor_type(self):
+        """libvirt's driver name of the hypervisor (QEMU, Xen...)."""
+        return self.call('read the hypervisor type of %s' % self.uri, self.conn.getType)
+
+    @property
+    def hypervisor_version(self):
+        """The hypervisor's version number, in libvirt_version's encoding."""
+        return self.call('read the hypervisor version of %s' % self.uri, self.conn.getVersion)
+
+    def free_memory(self):
+        """Free memory of the host, in bytes."""
+        return self.call('read the free memory of %s' % self.uri, self.conn.getFreeMemory)
+
+    def compare_cpu(self, arch, machine, virt_type, cpu_xml):
+        """How this hypervisor can run the <cpu> `cpu_xml` of a domain of type
+        `virt_type` on `arch`/`machine`: a VIR_CPU_COMPARE_* value."""
+        return self.call('compare the CPU on %s' % self.uri, self.conn.compareHypervisorCPU, None, arch, machine,
+                         virt_type, cpu_xml, 0)
+
+    def domain_by_uuid(self, uuid):
+        """The domain with this UUID, or None when there is none."""
+        return self._lookup('domain %s' % uuid, libvirt.VIR_ERR_NO_DOMAIN, self.conn.lookupByUUIDString, uuid)
+
+    def pool_by_target_path(self, path):
+        """The storage pool whose target directory is `path`, or None."""
+        return self._lookup('the storage pool of %s' % path, libvirt.VIR_ERR_NO_STORAGE_POOL,
+                            self.conn.storagePoolLookupByTargetPath, path)
+
+    def pools(self, flags=0):
+        return self.call('list the storage pools of %s' % self.uri, self.conn.listAllStoragePools, flags)
+
+    def networks(self):
+        return self.call('list networks', self.conn.listAllNetworks, 0)
+
+    def define_network(self, xml_text, what):
+        """Define (or redefine) a network from `xml_text`; an error reads
+        "Failed to define <what>: <libvirt's message>"."""
+        return self.call('define %s' % what, self.conn.networkDefineXML, xml_text)
+
+    def host_interface(self, name):
+        """The host interface `name` as libvirt's interface driver sees it, or None."""
+        return self._lookup('host interface %s' % name, libvirt.VIR_ERR_NO_INTERFACE,
+                            self.conn.interfaceLookupByName, name)
+
+    def host_interfaces(self):
+        return self.call('list the host interfaces of %s' % self.uri, self.conn.listAllInterfaces, 0)
+
+    def network_devices(self):
+        """The node devices that are network interfaces."""
+        return self.call('list the network devices of %s' % self.uri, self.conn.listAllDevices,
+                         libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET)
+
+    def migrate_here(self, domain, parameters, flags):
+        """Migrate `domain` (of another client) to this hypervisor
+        (virDomainMigrate3); returns the domain here.  libvirt's error is
+        raised as it is: the caller knows whether it aborted the job."""
+        return domain.migrate3(self.conn, parameters, flags)
+
     def close(self):
         try:
             self.conn.close()

@@ -31,10 +31,10 @@ import ipaddress
 import os
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes, diff_entry
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed, libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import describe_domains
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import WaitTimeout, wait_until
 
 NETWORK_STATES = ('present', 'absent', 'active', 'inactive')
 FORWARD_MODES = ('nat', 'route', 'isolated', 'open', 'bridge', 'macvtap')
@@ -94,6 +94,14 @@ _FILLED_ATTRIBUTES = {'network': ('connections', 'ipv6'), 'bridge': ('stp', 'del
                       'interface': ('connections',), 'pf': ('connections',)}
 # Forward modes whose network has a bridge of its own, made by libvirt.
 _OWN_BRIDGE_MODES = (None, 'nat', 'route', 'open')
+
+# Steps (the `actions` a result lists).
+DEFINE = 'define'
+START = 'start'
+STOP = 'stop'
+UPDATE_LIVE = 'update_live'
+SET_AUTOSTART = 'set_autostart'
+UNDEFINE = 'undefine'
 
 
 # Declaring ---------------------------------------------------------------------
@@ -398,9 +406,12 @@ def network_users(client, network):
     users = set()
     for port in client.call('list the ports of network %s' % network.name(), network.listAllPorts, 0):
         try:
-            owner = _xml.parse_xml(port.XMLDesc(0), 'network port XML').findtext('owner/name')
-        except libvirt.libvirtError:
-            continue  # the port went away while we looked
+            port_xml = client.call('read a port of network %s' % network.name(), port.XMLDesc, 0)
+        except OperationFailed as exc:
+            if exc.libvirt_code == libvirt.VIR_ERR_NO_NETWORK_PORT:
+                continue  # the port went away while we looked
+            raise
+        owner = _xml.parse_xml(port_xml, 'network port XML').findtext('owner/name')
         if owner:
             users.add(owner)
     return sorted(users)
@@ -408,25 +419,24 @@ def network_users(client, network):
 
 def _other_subnets(client, name):
     found = []
-    for network in client.call('list networks', client.conn.listAllNetworks, 0):
+    for network in client.networks():
         if network.name() == name:
             continue
         try:
             root = _network_facts_xml(client, network)
-        except OperationFailed:
-            continue
+        except OperationFailed as exc:
+            if exc.libvirt_code == libvirt.VIR_ERR_NO_NETWORK:
+                continue  # a transient network that stopped while we looked
+            raise
         found += [(subnet, 'network %s' % network.name()) for _ip, subnet in ip_networks(root)]
     return found
 
 
 def _host_interface_type(client, name):
     """'bridge', 'ethernet', ... for a host interface libvirt sees, or None."""
-    try:
-        interface = client.conn.interfaceLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_INTERFACE:
-            return None
-        raise OperationFailed('Failed to look up host interface %s: %s' % (name, exc.get_error_message()))
+    interface = client.host_interface(name)
+    if interface is None:
+        return None
     root = _xml.parse_xml(client.call('read host interface %s' % name, interface.XMLDesc, 0), 'interface XML')
     return root.get('type')
 
@@ -445,16 +455,16 @@ def as_libvirt_writes_it(declared):
     scratch.find('name').text = scratch_name
     parser = LibvirtClient(_xml.NORMALISING_URI)
     try:
-        network = parser.conn.networkDefineXML(_xml.to_text(scratch))
+        network = parser.define_network(_xml.to_text(scratch), 'network %s: libvirt does not accept the XML'
+                                        % scratch_name)
         try:
-            written = _xml.parse_xml(network.XMLDesc(0), 'network XML')
+            written = _xml.parse_xml(parser.call('read network %s' % scratch_name, network.XMLDesc, 0), 'network XML')
         finally:
-            network.undefine()
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
+            parser.call('undefine network %s' % scratch_name, network.undefine)
+    except OperationFailed as exc:
+        if exc.libvirt_code in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
             return declared  # what this driver lacks is for the real one to say
-        raise OperationFailed('Failed to define network %s: libvirt does not accept the XML: %s'
-                              % (name, exc.get_error_message().replace(scratch_name, name)))
+        raise OperationFailed(str(exc).replace(scratch_name, name))
     finally:
         parser.close()
     written.find('name').text = name
@@ -491,24 +501,21 @@ def preflight(client, spec):
 
 # Converging --------------------------------------------------------------------
 
-def _view(exists, active, autostart, persistent):
-    state = 'absent' if not exists else ('active' if active else 'inactive')
-    return 'state: %s\nautostart: %s\npersistent: %s\n' % (
-        state, str(bool(autostart)).lower(), str(bool(persistent)).lower())
+def _fields(exists, active, autostart, persistent):
+    """A network's state as the (name, value) pairs of its diff."""
+    return [('state', 'absent' if not exists else ('active' if active else 'inactive')),
+            ('autostart', bool(autostart)), ('persistent', bool(persistent))]
 
 
-def converge_network(client, params, check_mode, diff_mode=False):
+def converge_network(client, params, check_mode):
     """Bring one network to the declared state and definition; two runs
     for one network take turns (LibvirtClient.exclusive)."""
     spec = NetworkSpec(params)
     with client.exclusive('network', spec.name):
-        result = _NetworkConvergence(client, spec, Changes(check_mode)).run()
-    if not diff_mode:
-        result.pop('diff')
-    return result
+        return NetworkConvergence(client, spec, Changes(check_mode)).run()
 
 
-class _NetworkConvergence:
+class NetworkConvergence:
     def __init__(self, client, spec, changes):
         self.client = client
         self.spec = spec
@@ -542,9 +549,9 @@ class _NetworkConvergence:
             if observed['exists']:
                 if observed['active']:
                     self._refuse_if_used('remove')
-                    steps.append('stop')
+                    steps.append(STOP)
                 if observed['persistent']:
-                    steps.append('undefine')
+                    steps.append(UNDEFINE)
             return steps, updates, pending, current, found
         if not observed['exists'] and spec.declared is None:
             raise OperationFailed('network %s does not exist; xml or the structured options are required to '
@@ -556,13 +563,13 @@ class _NetworkConvergence:
             found = differences(spec.declared, current) if current is not None else []
             if current is None or found or not observed['persistent']:
                 preflight(self.client, spec)
-                steps.append('define')
+                steps.append(DEFINE)
         if spec.state == 'active' and not observed['active']:
-            steps.append('start')
+            steps.append(START)
             will_be_active = True
         elif spec.state == 'inactive' and observed['active']:
             self._refuse_if_used('stop')
-            steps.append('stop')
+            steps.append(STOP)
             will_be_active = False
         if spec.declared is not None and observed['active'] and will_be_active:
             live = _network_facts_xml(self.client, self.network)
@@ -572,72 +579,73 @@ class _NetworkConvergence:
                     pending = True
                     if spec.restart_on_change:
                         self._refuse_if_used('restart')
-                        steps += ['stop', 'start']
+                        steps += [STOP, START]
                         pending = False
                 else:
-                    steps += ['update live'] * bool(updates[0] or updates[1])
+                    steps += [UPDATE_LIVE] * bool(updates[0] or updates[1])
         if spec.autostart is not None and spec.autostart != observed['autostart']:
-            steps.append('set autostart')
+            steps.append(SET_AUTOSTART)
         return steps, updates, pending, current, found
 
     def _predicted(self, observed, steps):
         if self.spec.state == 'absent':
             return dict(exists=False, active=False, persistent=False, autostart=False)
         active = {'active': True, 'inactive': False}.get(self.spec.state, observed['active'])
-        persistent = observed['persistent'] or 'define' in steps
+        persistent = observed['persistent'] or DEFINE in steps
         autostart = self.spec.autostart if self.spec.autostart is not None else observed['autostart']
         return dict(exists=True, active=active, persistent=persistent, autostart=bool(autostart) and persistent)
 
     def run(self):
-        watch = Stopwatch()
         observed = self._observe()
         steps, updates, pending, current, found = self._plan(observed)
         predicted = self._predicted(observed, steps)
-        header = 'network %s' % self.name
-        diff = [dict(before_header=header, after_header=header, before=_view(**observed), after=_view(**predicted))]
+        diff = [diff_entry('network %s' % self.name, _fields(**observed), _fields(**predicted))]
         define_xml = None
         if self.spec.declared is not None and self.spec.state != 'absent':
-            merged = merged_definition(self.spec.declared, current)
-            define_xml = _xml.to_text(merged)
-            diff.append(dict(before_header='%s XML (stored definition)' % self.name,
-                             after_header='%s XML (declared)' % self.name,
-                             before=_xml.to_text(current) if current is not None else '', after=define_xml))
+            define_xml = _xml.to_text(merged_definition(self.spec.declared, current))
+            diff.append(diff_entry('%s XML (stored definition)' % self.name,
+                                   _xml.to_text(current) if current is not None else '', define_xml,
+                                   after_header='%s XML (declared)' % self.name))
         result = dict(name=self.name, actions=self.changes.actions, diff=diff, differences=found,
                       live_updates=[('delete ' if i == 0 else 'add ') + entry.describe()
                                     for i, group in enumerate(updates or ([], [])) for entry in group])
-        try:
-            for step in steps:
-                self.changes.apply(step, self._perform, step, define_xml, updates)
-        except OperationFailed as exc:
-            if not observed['exists'] and self.network is not None:
-                # A new network that libvirt would not start (its bridge or
-                # addresses are taken on the host): leave nothing behind.
-                try:
-                    self.changes.apply('undefine', self._perform, 'undefine', define_xml, updates)
-                    del self.changes.actions[:]
-                except OperationFailed:
-                    pass  # libvirt's first refusal is the one to report
-            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
-            raise
+        with self.changes.reporting(result):
+            try:
+                for step in steps:
+                    self.changes.apply(step, self._perform, step, define_xml, updates)
+            except OperationFailed:
+                if not observed['exists'] and self.network is not None:
+                    self._remove_refused_network()
+                raise
         after = predicted if self.changes.check_mode else self._observe()
         result.update(state='absent' if not after['exists'] else ('active' if after['active'] else 'inactive'),
                       autostart=after['autostart'], persistent=after['persistent'],
                       bridge=self._bridge() if after['exists'] and not self.changes.check_mode else None,
-                      pending_restart=pending, changed=self.changes.changed, duration=watch.rounded())
+                      pending_restart=pending)
         return result
+
+    def _remove_refused_network(self):
+        """A new network that libvirt would not start (its bridge or
+        addresses are taken on the host): leave nothing behind, and report
+        no change."""
+        try:
+            self.changes.apply(UNDEFINE, self._perform, UNDEFINE, None, None)
+            del self.changes.actions[:]
+        except OperationFailed:
+            pass  # libvirt's first refusal is the one to report
 
     def _bridge(self):
         return _xml.attribute_of(_network_facts_xml(self.client, self.network), 'bridge', 'name')
 
     def _perform(self, step, define_xml, updates):
         name, call = self.name, self.client.call
-        if step == 'define':
-            self.network = call('define network %s' % name, self.client.conn.networkDefineXML, define_xml)
-        elif step == 'start':
+        if step == DEFINE:
+            self.network = self.client.define_network(define_xml, 'network %s' % name)
+        elif step == START:
             call('start network %s' % name, self.network.create)
-        elif step == 'stop':
+        elif step == STOP:
             call('stop network %s' % name, self.network.destroy)
-        elif step == 'update live':
+        elif step == UPDATE_LIVE:
             deletions, additions = updates
             for command, entries in ((libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, deletions),
                                      (libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, additions)):
@@ -646,9 +654,9 @@ class _NetworkConvergence:
                                else libvirt.VIR_NETWORK_SECTION_DNS_HOST)
                     call('update %s of network %s' % (entry.section, name), self.network.update, command, section,
                          entry.parent_index, entry.xml, libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE)
-        elif step == 'set autostart':
+        elif step == SET_AUTOSTART:
             call('set autostart of network %s' % name, self.network.setAutostart, int(self.spec.autostart))
-        elif step == 'undefine':
+        elif step == UNDEFINE:
             call('undefine network %s' % name, self.network.undefine)
 
 
@@ -656,8 +664,7 @@ class _NetworkConvergence:
 
 def describe_networks(client, name=None, include_xml=False):
     """Facts about one network (`name`) or every network of the connection."""
-    return client.describe('network', name, client.network,
-                           lambda: client.call('list networks', client.conn.listAllNetworks, 0),
+    return client.describe('network', name, client.network, client.networks,
                            lambda network: _describe_network(client, network, include_xml), libvirt.VIR_ERR_NO_NETWORK)
 
 
@@ -715,15 +722,15 @@ def interface_addresses(client, domain, source):
     interfaceAddresses reports them from `source` (lease, agent or arp).
     A source that knows nothing (no agent, no lease yet) gives {}."""
     try:
-        reported = domain.interfaceAddresses(getattr(libvirt, _ADDRESS_SOURCE_FLAGS[source]), 0)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
+        reported = client.call('read the interface addresses of domain %s from the %s source' % (domain.name(), source),
+                               domain.interfaceAddresses, getattr(libvirt, _ADDRESS_SOURCE_FLAGS[source]), 0)
+    except OperationFailed as exc:
+        if exc.libvirt_code in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
             return {}  # it stopped, or is not running
-        if source == 'agent' and exc.get_error_code() in (libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
-                                                          libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
+        if source == 'agent' and exc.libvirt_code in (libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+                                                      libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
             return {}  # no guest agent: it knows no address
-        raise OperationFailed('Failed to read the interface addresses of domain %s from the %s source: %s'
-                              % (domain.name(), source, exc.get_error_message()), exc.get_error_code())
+        raise
     found = {}
     for interface in (reported or {}).values():
         mac = (interface.get('hwaddr') or '').lower()

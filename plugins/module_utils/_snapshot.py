@@ -3,25 +3,27 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Domain snapshots: create, revert, delete, retention, and facts.
 
-`converge_snapshot` observes the domain and its snapshots, plans every step
-(and the result and diff they produce) from what it observed, then carries
-the steps out through `Changes`, so check mode predicts the real run.  The
-planning helpers at the top are pure and unit tested.
+`converge_snapshot` observes the domain and its snapshots (`Observed`), and
+a pure planner turns that and the declaration into a `Plan`: the steps, the
+diff they produce and the result they predict.  `SnapshotConvergence` then
+carries the steps out through `Changes`, so check mode predicts the real
+run.  Everything above "Talking to libvirt" is pure and unit tested.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import os
 import stat
 import time
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes, diff_entry
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import (
+    OperationFailed, libvirt, version_text)
 
 PRESENT = 'present'
 REVERTED = 'reverted'
@@ -82,11 +84,6 @@ SNAPSHOT_ARGUMENT_SPEC = dict(
 SNAPSHOT_INFO_ARGUMENT_SPEC = dict(
     domain=dict(type='str', required=True),
 )
-
-
-def version_text(version):
-    """libvirt's number 9000000 as '9.0.0'."""
-    return '%d.%d.%d' % (version // 1000000, version // 1000 % 1000, version % 1000)
 
 
 # Pure planning ----------------------------------------------------------------------
@@ -331,7 +328,7 @@ class SnapshotSpec:
         self._validate()
 
     def _validate(self):
-        fail = self._fail
+        fail = self.fail
         for name in (self.name, self.name_prefix):
             if invalid_name(name):
                 fail(invalid_name(name))
@@ -360,7 +357,7 @@ class SnapshotSpec:
         if self.name_prefix is not None and self.keep is None and not (self.state == PRESENT and not self.name):
             fail('name_prefix is used with keep, or to name a new snapshot when name is not given')
 
-    def _fail(self, why):
+    def fail(self, why):
         raise OperationFailed('Failed to %s: %s' % (self.what, why))
 
     @property
@@ -370,14 +367,188 @@ class SnapshotSpec:
         return '%s%s of domain %s' % (verb, target, self.domain)
 
 
+
+# Planning: pure functions of the declaration and what was observed ------------------
+
+class Observed(collections.namedtuple('Observed', 'snapshots state live_xml libvirt_version is_local now')):
+    """What the planners decide from: the domain's snapshot summaries (oldest
+    first), its state (`_states` vocabulary), its live XML, the daemon's
+    libvirt version, whether the hypervisor is this host (only then are its
+    paths ours to look at) and the time."""
+
+    def find(self, name):
+        return next((s for s in self.snapshots if s['name'] == name), None)
+
+    @property
+    def current(self):
+        return next((s['name'] for s in self.snapshots if s['current']), None)
+
+
+# One step: `action` (one of the step names above) on the snapshot called
+# `snapshot`, with libvirt's `flags` and, to create one, its XML.
+Step = collections.namedtuple('Step', 'action snapshot flags xml')
+
+
+class Plan(collections.namedtuple('Plan', 'steps diff deleted snapshot state facts')):
+    """What a planner decided: the steps, the diff entries they produce, the
+    snapshots they delete, the snapshot the task is about as it will be
+    (None when there is none), the domain state a revert leaves (else None)
+    and result fields known before anything runs."""
+
+    def followed_by(self, other):
+        """This plan, then the steps (and their diff and deletions) of `other`."""
+        return self._replace(steps=self.steps + other.steps, diff=self.diff + other.diff,
+                             deleted=self.deleted + other.deleted)
+
+
+def _plan(steps=(), diff=(), deleted=(), snapshot=None, state=None, facts=None):
+    return Plan(tuple(steps), tuple(diff), tuple(deleted), snapshot, state, facts or {})
+
+
+def _header(domain, name):
+    return 'snapshot %s of %s' % (name, domain)
+
+
+def plan(spec, observed):
+    """The Plan that brings the domain's snapshots to `spec`."""
+    planner = {PRESENT: plan_present, S.ABSENT: plan_absent, REVERTED: plan_revert}[spec.state]
+    return planner(spec, observed)
+
+
+def plan_present(spec, observed):
+    name = spec.name or generated_name(spec.name_prefix, observed.now)
+    existing = observed.find(name)
+    if existing is not None:
+        made, snapshots = _plan(snapshot=existing), observed.snapshots
+    else:
+        made = plan_create(spec, observed, name)
+        # It is the newest: libvirt stamps it with the current time.
+        snapshots = observed.snapshots + [dict(made.snapshot, creation_time=int(observed.now))]
+    if spec.keep is None:
+        return made
+    return made.followed_by(plan_retention(spec, observed, snapshots))
+
+
+def plan_create(spec, observed, name):
+    """Create snapshot `name` now, after the checks that would make libvirt refuse."""
+    _preflight_create(spec, observed, name)
+    state, memory = predicted_kind(observed.state, spec.disk_only)
+    flags = 0
+    if spec.disk_only:
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+    if spec.quiesce:
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+    if spec.atomic:
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+    snapshot = dict(name=name, parent=observed.current, description=spec.description or None, creation_time=None,
+                    state=state, memory=memory, disk_only=spec.disk_only, external=spec.disk_only,
+                    disks=[dict(target=t, snapshot='external', file=f) for t, f in spec.disks],
+                    current=True)
+    xml = _xml.to_text(snapshot_xml(name, spec.description, spec.disks))
+    return _plan(steps=[Step(CREATE, name, flags, xml)],
+                 diff=[diff_entry(_header(spec.domain, name), '', describe_text(snapshot, spec.domain))],
+                 snapshot=snapshot)
+
+
+def _preflight_create(spec, observed, name):
+    """What would make libvirt refuse, found before anything changes."""
+    known = disk_targets(observed.live_xml)
+    unknown = [target for target, _path in spec.disks if target not in known]
+    if unknown:
+        spec.fail('%s %s not a disk of the domain (its disks: %s)' % (
+            ', '.join(unknown), 'is' if len(unknown) == 1 else 'are', ', '.join(known) or 'none'))
+    selected = snapshot_disks(observed.live_xml)
+    if not selected:
+        # libvirt: "nothing selected for snapshot"
+        spec.fail('the domain has no writable disk to snapshot (libvirt would refuse: nothing selected)')
+    if spec.disk_only and observed.is_local:
+        named = dict(spec.disks)
+        for target, image in selected:
+            overlay = named.get(target) or (default_overlay(image, name) if image else None)
+            why = overlay_refusal(overlay) if overlay else None
+            if why:
+                spec.fail('the overlay of disk %s cannot be created: %s' % (target, why))
+    if spec.quiesce:
+        if observed.state != S.RUNNING:
+            spec.fail('quiesce needs a running domain (with a connected guest agent); it is %s' % observed.state)
+        connected, why = agent_connected(observed.live_xml)
+        if not connected:
+            spec.fail('quiesce needs the QEMU guest agent, and %s' % why)
+
+
+def plan_retention(spec, observed, snapshots):
+    """Delete the oldest of `snapshots` (those named with spec.name_prefix,
+    when given) until spec.keep remain."""
+    planned = _plan()
+    for name in retention_victims(snapshots, spec.keep, spec.name_prefix):
+        planned = planned.followed_by(plan_delete(spec, observed, observed.find(name), False, planned.deleted))
+    return planned
+
+
+def plan_delete(spec, observed, snapshot, children, deleted=()):
+    """Delete `snapshot` (with its descendants when `children`), after the
+    snapshots in `deleted`."""
+    name = snapshot['name']
+    if snapshot['external']:
+        if observed.libvirt_version < EXTERNAL_DELETE_VERSION:
+            spec.fail('%s is an external snapshot, and libvirt %s cannot delete external snapshots '
+                      '(libvirt %s and later merge them back)' % (
+                          name, version_text(observed.libvirt_version), version_text(EXTERNAL_DELETE_VERSION)))
+        by_name = dict((s['name'], s) for s in observed.snapshots)
+        parent = effective_parent(snapshot, by_name, deleted)
+        if parent is not None and not by_name[parent]['external']:
+            # libvirt 9.0: "deleting external snapshot that has internal
+            # snapshot as parent not supported"
+            spec.fail('%s is an external snapshot whose parent %s is internal, and libvirt cannot delete '
+                      'such a snapshot (delete %s first, or both with state=absent and keep=0)'
+                      % (name, parent, parent))
+    removed = [name] + (descendants(observed.snapshots, name) if children else [])
+    step = Step(DELETE_WITH_CHILDREN, name, libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN, None) if children \
+        else Step(DELETE, name, 0, None)
+    return _plan(steps=[step], deleted=removed,
+                 diff=[diff_entry(_header(spec.domain, each), describe_text(observed.find(each), spec.domain), '')
+                       for each in removed])
+
+
+def plan_absent(spec, observed):
+    if spec.keep is not None:
+        return plan_retention(spec, observed, observed.snapshots)
+    snapshot = observed.find(spec.name)
+    if snapshot is None:
+        return _plan()
+    return plan_delete(spec, observed, snapshot, spec.children == DELETE_CHILDREN)._replace(snapshot=snapshot)
+
+
+def plan_revert(spec, observed):
+    snapshot = observed.find(spec.name)
+    if snapshot is None:
+        spec.fail('domain %s has no snapshot %s (its snapshots: %s)' % (
+            spec.domain, spec.name, ', '.join(s['name'] for s in observed.snapshots) or 'none'))
+    if snapshot['external'] and observed.libvirt_version < EXTERNAL_REVERT_VERSION:
+        spec.fail('it is an external snapshot, and libvirt %s cannot revert to external snapshots '
+                  '(supported from libvirt %s); nothing was changed' % (
+                      version_text(observed.libvirt_version), version_text(EXTERNAL_REVERT_VERSION)))
+    before = observed.state
+    if before == S.SAVED:
+        spec.fail('domain %s has a managed save image (its memory, saved by state=saved); a revert would '
+                  'discard it. Start the domain (which restores that memory) or remove the image first; '
+                  'nothing was changed' % spec.domain)
+    actions, after = revert_steps(snapshot, spec.revert_state)
+    flags = {REVERT_RUNNING: libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
+             REVERT_PAUSED: libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED}
+    steps = [Step(action, spec.name, flags.get(action, 0), None) for action in actions]
+    diff = diff_entry('domain %s' % spec.domain,
+                      [('state', before), ('current snapshot', observed.current or '(none)')],
+                      [('state', after), ('current snapshot', spec.name)])
+    facts = dict(
+        previous_state=before, previous_snapshot=observed.current,
+        discarded='The %s state of domain %s (disks%s, as they were before the revert) was replaced '
+                  'by snapshot %s' % (before, spec.domain, ' and memory' if before in (S.RUNNING, S.PAUSED) else '',
+                                      spec.name))
+    return _plan(steps=steps, diff=[diff], snapshot=dict(snapshot, current=True), state=after, facts=facts)
+
+
 # Talking to libvirt ------------------------------------------------------------------
-
-def find_domain(client, name):
-    domain = client.domain(name)
-    if domain is None:
-        raise OperationFailed('Failed to find domain %s: no domain with that name at %s' % (name, client.uri))
-    return domain
-
 
 def read_snapshots(client, domain):
     """Summaries of every snapshot of `domain`, and their libvirt objects by name."""
@@ -394,225 +565,66 @@ def read_snapshots(client, domain):
 
 def describe_snapshots(client, domain_name):
     """All snapshots of a domain as a list and as a tree, and the current one."""
-    watch = Stopwatch()
-    domain = find_domain(client, domain_name)
+    domain = client.require_domain(domain_name)
     snapshots, _objects = read_snapshots(client, domain)
     for snapshot in snapshots:
         snapshot['children'] = [s['name'] for s in snapshots if s['parent'] == snapshot['name']]
     current = next((s['name'] for s in snapshots if s['current']), None)
     return dict(changed=False, domain=domain_name, snapshots=snapshots, tree=tree(snapshots),
-                current=current, count=len(snapshots), duration=watch.rounded())
+                current=current, count=len(snapshots))
 
 
-def converge_snapshot(client, spec, check_mode, diff_mode=False):
+def converge_snapshot(client, spec, check_mode):
     """Bring one snapshot (or a domain's set of snapshots) to `spec`; return the module result.
     The domain's lock keeps a domain or migrate run from changing it under us."""
     with client.exclusive('domain', spec.domain):
-        result = _SnapshotConvergence(client, spec, Changes(check_mode)).run()
-    if not diff_mode:
-        result.pop('diff')
-    return result
+        return SnapshotConvergence(client, spec, Changes(check_mode)).run()
 
 
-class _SnapshotConvergence:
+class SnapshotConvergence:
+    """Observe, plan (`plan`), carry the steps out, report."""
+
     def __init__(self, client, spec, changes):
         self.client = client
         self.spec = spec
         self.changes = changes
         self.domain = None
-        self.snapshots = []
-        self.objects = {}
-        self.diff = []
-        self.steps = []  # (action, function, args)
-        self.deleted = []
-        self.reverted = {}
-        self.after_state = None
+        self.objects = {}  # libvirt's snapshot objects, by name
 
-    def fail(self, why):
-        raise OperationFailed('Failed to %s: %s' % (self.spec.what, why))
+    def _observe(self):
+        self.domain = self.client.require_domain(self.spec.domain)
+        snapshots, self.objects = read_snapshots(self.client, self.domain)
+        live_xml = self.client.call('read the XML of domain %s' % self.spec.domain, self.domain.XMLDesc, 0)
+        return Observed(snapshots, self.client.observed_state(self.domain).state, live_xml,
+                        self.client.libvirt_version, self.client.is_local, time.time())
 
-    def _domain_state(self):
-        name, call = self.spec.domain, self.client.call
-        code = call('read the state of domain %s' % name, self.domain.state)[0]
-        persistent = bool(call('read domain %s' % name, self.domain.isPersistent))
-        managed_save = persistent and bool(call('read domain %s' % name, self.domain.hasManagedSaveImage, 0))
-        return S.observed_state(True, code, persistent, managed_save).state
-
-    def _find(self, name):
-        return next((s for s in self.snapshots if s['name'] == name), None)
-
-    def _step(self, action, operation, *args):
-        self.steps.append((action, operation, args))
-
-    # planning -------------------------------------------------------------------
-    def _plan_present(self):
-        spec = self.spec
-        name = spec.name or generated_name(spec.name_prefix)
-        existing = self._find(name)
-        if existing is not None:
-            snapshot, predicted = existing, list(self.snapshots)
-        else:
-            snapshot = self._plan_create(name)
-            # It is the newest: libvirt stamps it with the current time.
-            predicted = self.snapshots + [dict(snapshot, creation_time=int(time.time()))]
-        if spec.keep is not None:
-            self._plan_retention(predicted, spec.keep)
-        return snapshot
-
-    def _plan_create(self, name):
-        spec = self.spec
-        domain_state = self._domain_state()
-        self._preflight_create(domain_state, name)
-        state, memory = predicted_kind(domain_state, spec.disk_only)
-        current = next((s['name'] for s in self.snapshots if s['current']), None)
-        flags = 0
-        if spec.disk_only:
-            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
-        if spec.quiesce:
-            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
-        if spec.atomic:
-            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
-        xml = _xml.to_text(snapshot_xml(name, spec.description, spec.disks))
-        snapshot = dict(name=name, parent=current, description=spec.description or None, creation_time=None,
-                        state=state, memory=memory, disk_only=spec.disk_only, external=spec.disk_only,
-                        disks=[dict(target=t, snapshot='external', file=f) for t, f in spec.disks],
-                        current=True)
-        self.diff.append(dict(before_header='snapshot %s of %s' % (name, spec.domain),
-                              after_header='snapshot %s of %s' % (name, spec.domain),
-                              before='', after=describe_text(snapshot, spec.domain)))
-        self._step(CREATE, self.client.call, 'create snapshot %s of domain %s' % (name, spec.domain),
-                   self.domain.snapshotCreateXML, xml, flags)
-        return snapshot
-
-    def _preflight_create(self, domain_state, name):
-        """What would make libvirt refuse, found before anything changes."""
-        spec = self.spec
-        live_xml = self.client.call('read the XML of domain %s' % spec.domain, self.domain.XMLDesc, 0)
-        known = disk_targets(live_xml)
-        unknown = [target for target, _path in spec.disks if target not in known]
-        if unknown:
-            self.fail('%s %s not a disk of the domain (its disks: %s)' % (
-                ', '.join(unknown), 'is' if len(unknown) == 1 else 'are', ', '.join(known) or 'none'))
-        selected = snapshot_disks(live_xml)
-        if not selected:
-            # libvirt: "nothing selected for snapshot"
-            self.fail('the domain has no writable disk to snapshot (libvirt would refuse: nothing selected)')
-        if spec.disk_only and self.client.is_local:
-            named = dict(spec.disks)
-            for target, image in selected:
-                overlay = named.get(target) or (default_overlay(image, name) if image else None)
-                why = overlay_refusal(overlay) if overlay else None
-                if why:
-                    self.fail('the overlay of disk %s cannot be created: %s' % (target, why))
-        if spec.quiesce:
-            if domain_state != S.RUNNING:
-                self.fail('quiesce needs a running domain (with a connected guest agent); it is %s' % domain_state)
-            connected, why = agent_connected(live_xml)
-            if not connected:
-                self.fail('quiesce needs the QEMU guest agent, and %s' % why)
-
-    def _plan_retention(self, snapshots, keep):
-        for name in retention_victims(snapshots, keep, self.spec.name_prefix):
-            self._plan_delete(self._find(name), children=False)
-
-    def _plan_delete(self, snapshot, children):
-        spec, name = self.spec, snapshot['name']
-        if snapshot['external']:
-            version = self.client.call('read the libvirt version', self.client.conn.getLibVersion)
-            if version < EXTERNAL_DELETE_VERSION:
-                self.fail('%s is an external snapshot, and libvirt %s cannot delete external snapshots '
-                          '(libvirt %s and later merge them back)' % (
-                              name, version_text(version), version_text(EXTERNAL_DELETE_VERSION)))
-            by_name = dict((s['name'], s) for s in self.snapshots)
-            parent = effective_parent(snapshot, by_name, self.deleted)
-            if parent is not None and not by_name[parent]['external']:
-                # libvirt 9.0: "deleting external snapshot that has internal
-                # snapshot as parent not supported"
-                self.fail('%s is an external snapshot whose parent %s is internal, and libvirt cannot delete '
-                          'such a snapshot (delete %s first, or both with state=absent and keep=0)'
-                          % (name, parent, parent))
-        removed = [name] + (descendants(self.snapshots, name) if children else [])
-        flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
-        for each in removed:
-            header = 'snapshot %s of %s' % (each, spec.domain)
-            self.diff.append(dict(before_header=header, after_header=header,
-                                  before=describe_text(self._find(each), spec.domain), after=''))
-        self._step(DELETE_WITH_CHILDREN if children else DELETE, self.client.call,
-                   'delete snapshot %s of domain %s' % (name, spec.domain), self.objects[name].delete, flags)
-        self.deleted.extend(removed)
-
-    def _plan_absent(self):
-        spec = self.spec
-        if spec.keep is not None:
-            self._plan_retention(self.snapshots, spec.keep)
-            return None
-        snapshot = self._find(spec.name)
-        if snapshot is not None:
-            self._plan_delete(snapshot, spec.children == DELETE_CHILDREN)
-        return snapshot
-
-    def _plan_revert(self):
-        spec = self.spec
-        snapshot = self._find(spec.name)
-        if snapshot is None:
-            self.fail('domain %s has no snapshot %s (its snapshots: %s)' % (
-                spec.domain, spec.name, ', '.join(s['name'] for s in self.snapshots) or 'none'))
-        if snapshot['external']:
-            version = self.client.call('read the libvirt version', self.client.conn.getLibVersion)
-            if version < EXTERNAL_REVERT_VERSION:
-                self.fail('it is an external snapshot, and libvirt %s cannot revert to external snapshots '
-                          '(supported from libvirt %s); nothing was changed' % (
-                              version_text(version), version_text(EXTERNAL_REVERT_VERSION)))
-        before_state = self._domain_state()
-        if before_state == S.SAVED:
-            self.fail('domain %s has a managed save image (its memory, saved by state=saved); a revert would '
-                      'discard it. Start the domain (which restores that memory) or remove the image first; '
-                      'nothing was changed' % spec.domain)
-        before_current = next((s['name'] for s in self.snapshots if s['current']), None)
-        steps, after_state = revert_steps(snapshot, spec.revert_state)
-        self.after_state = after_state
-        flags = {REVERT: 0, REVERT_RUNNING: libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
-                 REVERT_PAUSED: libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED}
-        what = 'revert domain %s to snapshot %s' % (spec.domain, spec.name)
-        for step in steps:
-            if step == STOP:
-                self._step(STOP, self.client.call, 'stop domain %s' % spec.domain, self.domain.destroy)
-            else:
-                self._step(step, self.client.call, what, self.domain.revertToSnapshot,
-                           self.objects[spec.name], flags[step])
-        header = 'domain %s' % spec.domain
-        self.diff.append(dict(
-            before_header=header, after_header=header,
-            before='state: %s\ncurrent snapshot: %s\n' % (before_state, before_current or '(none)'),
-            after='state: %s\ncurrent snapshot: %s\n' % (after_state, spec.name)))
-        self.reverted = dict(
-            previous_state=before_state, previous_snapshot=before_current,
-            discarded='The %s state of domain %s (disks%s, as they were before the revert) was replaced '
-                      'by snapshot %s' % (before_state, spec.domain,
-                                          ' and memory' if before_state in (S.RUNNING, S.PAUSED) else '',
-                                          spec.name))
-        return dict(snapshot, current=True)
-
-    # doing ----------------------------------------------------------------------
     def run(self):
-        watch = Stopwatch()
-        spec = self.spec
-        self.domain = find_domain(self.client, spec.domain)
-        self.snapshots, self.objects = read_snapshots(self.client, self.domain)
-        planner = {PRESENT: self._plan_present, S.ABSENT: self._plan_absent, REVERTED: self._plan_revert}
-        snapshot = planner[spec.state]()
-        result = dict(domain=spec.domain, actions=self.changes.actions, deleted=self.deleted, diff=self.diff)
-        result.update(self.reverted)
-        try:
-            for action, operation, args in self.steps:
-                self.changes.apply(action, operation, *args)
-        except OperationFailed as exc:
-            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
-            raise
-        if not self.changes.check_mode and snapshot is not None and spec.state != S.ABSENT:
+        spec, check_mode = self.spec, self.changes.check_mode
+        planned = plan(spec, self._observe())
+        result = dict(domain=spec.domain, actions=self.changes.actions, deleted=list(planned.deleted),
+                      diff=list(planned.diff), **planned.facts)
+        with self.changes.reporting(result):
+            for step in planned.steps:
+                self.changes.apply(step.action, self._perform, step)
+        snapshot = planned.snapshot
+        if not check_mode and snapshot is not None and spec.state != S.ABSENT:
             snapshots, _objects = read_snapshots(self.client, self.domain)
             snapshot = next((s for s in snapshots if s['name'] == snapshot['name']), snapshot)
-        result.update(snapshot=snapshot, changed=self.changes.changed, duration=watch.rounded())
+        result['snapshot'] = snapshot
         if spec.state == REVERTED:
-            result['state'] = self.after_state if self.changes.check_mode else self._domain_state()
+            result['state'] = planned.state if check_mode else self.client.observed_state(self.domain).state
         return result
+
+    def _perform(self, step):
+        domain, call = self.spec.domain, self.client.call
+        if step.action == CREATE:
+            call('create snapshot %s of domain %s' % (step.snapshot, domain), self.domain.snapshotCreateXML,
+                 step.xml, step.flags)
+        elif step.action in (DELETE, DELETE_WITH_CHILDREN):
+            call('delete snapshot %s of domain %s' % (step.snapshot, domain), self.objects[step.snapshot].delete,
+                 step.flags)
+        elif step.action == STOP:
+            call('stop domain %s' % domain, self.domain.destroy)
+        else:
+            call('revert domain %s to snapshot %s' % (domain, step.snapshot), self.domain.revertToSnapshot,
+                 self.objects[step.snapshot], step.flags)

@@ -237,7 +237,7 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: [define, start, set autostart]
+  sample: [define, start, set_autostart]
 duration:
   description: Seconds the task took, measured on a monotonic clock.
   returned: always
@@ -258,7 +258,7 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._network import 
 def main():
     module = LibvirtModule(argument_spec=NETWORK_ARGUMENT_SPEC, mutually_exclusive=NETWORK_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
-    module.run(lambda client: converge_network(client, module.params, module.check_mode, module._diff))
+    module.run(lambda client: converge_network(client, module.params, module.check_mode))
 
 
 if __name__ == '__main__':

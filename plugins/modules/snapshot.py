@@ -306,8 +306,7 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import
 
 def main():
     module = LibvirtModule(argument_spec=SNAPSHOT_ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda client: converge_snapshot(
-        client, SnapshotSpec(module.params), module.check_mode, module._diff))
+    module.run(lambda client: converge_snapshot(client, SnapshotSpec(module.params), module.check_mode))
 
 
 if __name__ == '__main__':

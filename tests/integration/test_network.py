@@ -58,8 +58,8 @@ def test_every_state_with_check_mode_diff_and_idempotency(conn, make_network):
 
     assert converges_to(conn, net, 'inactive')['actions'] == ['stop']
     assert run_module('network', name=net.name, state='present')['changed'] is False
-    assert converges_to(conn, net, 'active', autostart=True)['actions'] == ['start', 'set autostart']
-    assert converges_to(conn, net, 'present', autostart=False)['actions'] == ['set autostart']
+    assert converges_to(conn, net, 'active', autostart=True)['actions'] == ['start', 'set_autostart']
+    assert converges_to(conn, net, 'present', autostart=False)['actions'] == ['set_autostart']
     assert converges_to(conn, net, 'absent')['actions'] == ['stop', 'undefine']
     defined = converges_to(conn, net, 'present', **net.params())
     assert defined['actions'] == ['define']
@@ -151,7 +151,7 @@ def test_guest_lease_live_host_update_and_removal_in_use(conn, make_network, mak
                                    dhcp_hosts=[dict(mac=mac, ip=net.address(20), name='fixed')]),
                          dns_hosts=[dict(ip=net.address(20), hostnames=['fixed'])])
     live = converge('network', state='active', **updated)
-    assert live['actions'] == ['define', 'update live'] and live['pending_restart'] is False
+    assert live['actions'] == ['define', 'update_live'] and live['pending_restart'] is False
     assert len(live['live_updates']) == 2
     network = libvirt_network(conn, net.name)
     assert "ip='%s'" % net.address(20) in network.XMLDesc(0)  # the running network has it

@@ -87,7 +87,7 @@ def host_links(links):
 def converge(client, xml, check=False):
     params = dict((key, spec.get('default')) for key, spec in _network.NETWORK_ARGUMENT_SPEC.items())
     params.update(xml=xml, state='present')
-    return _network.converge_network(client, params, check, diff_mode=True)
+    return _network.converge_network(client, params, check)
 
 
 def comparable(xml):

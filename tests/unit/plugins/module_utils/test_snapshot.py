@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _snapshot as N
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, version_text
 
 RUNNING_XML = """<domainsnapshot><name>cp</name><description>before</description><state>running</state>
 <parent><name>base</name></parent><creationTime>1795947197</creationTime><memory snapshot='internal'/>
@@ -136,7 +136,7 @@ def test_describe_text_is_readable():
 
 
 def test_version_text():
-    assert N.version_text(9000000) == '9.0.0' and N.version_text(9007001) == '9.7.1'
+    assert version_text(9000000) == '9.0.0' and version_text(9007001) == '9.7.1'
 
 
 def params(**given):
@@ -223,3 +223,110 @@ def test_effective_parent_skips_deleted_ancestors():
     assert N.effective_parent(by_name['c'], by_name, []) == 'b'
     assert N.effective_parent(by_name['c'], by_name, ['b']) == 'a'
     assert N.effective_parent(by_name['c'], by_name, ['a', 'b']) is None
+
+
+# The planners: pure functions of the declaration and what was observed.
+
+LIVE_XML = """<domain><devices>
+<disk type='file' device='disk'><source file='/img/web.qcow2'/><target dev='vda'/></disk>
+<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0' state='disconnected'/></channel>
+</devices></domain>"""
+
+
+def observed(snapshots=(), state=S.RUNNING, version=9000000, now=1700000000.5):
+    return N.Observed(N.oldest_first(list(snapshots)), state, LIVE_XML, version, False, now)
+
+
+def planned(**given):
+    spec = N.SnapshotSpec(params(**given))
+    return lambda seen: N.plan(spec, seen)
+
+
+def test_a_new_snapshot_of_a_running_domain_is_one_create_step_with_memory():
+    result = planned(name='cp', description='before')(observed([snap('base', current=True)]))
+    (step,) = result.steps
+    assert (step.action, step.snapshot, step.flags) == (N.CREATE, 'cp', 0)
+    assert '<name>cp</name>' in step.xml and '<description>before</description>' in step.xml
+    assert (result.snapshot['parent'], result.snapshot['state'], result.snapshot['memory']) == ('base', S.RUNNING, True)
+    (entry,) = result.diff
+    assert entry['before'] == '' and 'snapshot: cp\n' in entry['after'] and entry['before_header'] == 'snapshot cp of web'
+    assert result.deleted == () and result.facts == {} and result.state is None
+
+
+def test_an_unnamed_snapshot_is_named_from_the_observed_time():
+    result = planned(name_prefix='n-', keep=5)(observed())
+    assert result.steps[0].snapshot == 'n-1700000000'
+
+
+def test_a_snapshot_that_exists_plans_nothing():
+    base = snap('base', current=True)
+    result = planned(name='base')(observed([base]))
+    assert result.steps == () and result.diff == () and result.snapshot is base
+
+
+def test_a_disk_only_quiesced_snapshot_carries_its_flags_and_needs_the_agent():
+    with pytest.raises(OperationFailed, match='quiesce needs the QEMU guest agent, and the guest agent is not '
+                                              'connected'):
+        planned(name='q', disk_only=True, quiesce=True)(observed())
+    with pytest.raises(OperationFailed, match='quiesce needs a running domain .* it is defined'):
+        planned(name='q', disk_only=True, quiesce=True)(observed(state=S.DEFINED))
+    step = planned(name='d', disk_only=True, atomic=True)(observed()).steps[0]
+    assert step.flags == (N.libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | N.libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+
+
+def test_an_unknown_disk_target_is_refused_before_anything_changes():
+    with pytest.raises(OperationFailed, match='vdz is not a disk of the domain \\(its disks: vda\\)'):
+        planned(name='d', disk_only=True, disks=[dict(target='vdz', file=None)])(observed())
+
+
+def test_retention_after_a_create_deletes_the_oldest_of_the_prefix_and_never_the_new_one():
+    snapshots = [snap('n-1', created=1), snap('other', created=2), snap('n-2', 'n-1', created=3, current=True)]
+    result = planned(name='n-3', name_prefix='n-', keep=2)(observed(snapshots))
+    assert [(s.action, s.snapshot) for s in result.steps] == [(N.CREATE, 'n-3'), (N.DELETE, 'n-1')]
+    assert result.deleted == ('n-1',) and result.snapshot['name'] == 'n-3'
+    assert [e['before_header'] for e in result.diff] == ['snapshot n-3 of web', 'snapshot n-1 of web']
+    assert result.diff[1]['after'] == '' and 'snapshot: n-1\n' in result.diff[1]['before']
+
+
+def test_deleting_with_children_lists_every_descendant():
+    snapshots = [snap('base'), snap('a', 'base', created=2), snap('b', 'a', created=3)]
+    result = planned(state='absent', name='a', children='delete')(observed(snapshots))
+    (step,) = result.steps
+    assert (step.action, step.flags) == (N.DELETE_WITH_CHILDREN, N.libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN)
+    assert result.deleted == ('a', 'b') and result.snapshot['name'] == 'a'
+    assert planned(state='absent', name='gone')(observed(snapshots)) == N._plan()
+
+
+def test_external_snapshots_are_deleted_only_where_libvirt_can():
+    chain = [snap('ext1', external=True), snap('ext2', 'ext1', created=2, external=True)]
+    with pytest.raises(OperationFailed, match='libvirt 8.10.0 cannot delete external snapshots \\(libvirt 9.0.0'):
+        planned(state='absent', name='ext2')(observed(chain, version=8010000))
+    mixed = [snap('int'), snap('ext', 'int', created=2, external=True)]
+    with pytest.raises(OperationFailed, match='whose parent int is internal'):
+        planned(state='absent', name='ext')(observed(mixed))
+    # Retention deletes the internal parent first, so the external one has none left.
+    result = planned(state='absent', keep=0)(observed(mixed))
+    assert [s.snapshot for s in result.steps] == ['int', 'ext'] and result.deleted == ('int', 'ext')
+
+
+def test_a_revert_plans_its_steps_diff_and_what_it_discards():
+    snapshots = [snap('cp', state=S.RUNNING, memory=True), snap('later', 'cp', created=2, current=True)]
+    result = planned(state='reverted', name='cp', revert_state='defined')(observed(snapshots))
+    assert [(s.action, s.flags) for s in result.steps] == [
+        (N.REVERT_PAUSED, N.libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED), (N.STOP, 0)]
+    assert result.state == S.DEFINED and result.snapshot['current'] is True
+    assert result.diff == (dict(before_header='domain web', after_header='domain web',
+                                before='state: running\ncurrent snapshot: later\n',
+                                after='state: defined\ncurrent snapshot: cp\n'),)
+    assert result.facts['previous_state'] == S.RUNNING and result.facts['previous_snapshot'] == 'later'
+    assert result.facts['discarded'].startswith('The running state of domain web (disks and memory')
+
+
+@pytest.mark.parametrize('seen, message', [
+    (observed([snap('cp')], state=S.SAVED), 'has a managed save image'),
+    (observed([snap('other')]), 'domain web has no snapshot cp \\(its snapshots: other\\)'),
+    (observed([snap('cp', external=True)]), 'libvirt 9.0.0 cannot revert to external snapshots'),
+])
+def test_a_revert_is_refused_before_anything_changes(seen, message):
+    with pytest.raises(OperationFailed, match=message):
+        planned(state='reverted', name='cp')(seen)
