@@ -33,15 +33,10 @@ import threading
 
 from ansible.module_utils.common.warnings import warn
 
-try:
-    import libvirt
-except ImportError:  # reported by LibvirtModule
-    libvirt = None
-
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes, diff_entry
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import (
-    LibvirtClient, OperationFailed, mask_uri)
+    LibvirtClient, OperationFailed, libvirt, mask_uri, version_text)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import (
     Interrupted, interruptible, pause_point, run_blocking, signal_name)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import (
@@ -85,6 +80,11 @@ _COPY_STORAGE_FLAGS = {'none': None, 'all': 'NON_SHARED_DISK', 'incremental': 'N
 
 # Seconds between two looks of the watcher thread at the migration job.
 _WATCH_INTERVAL = 0.2
+
+# Steps (the `actions` a result lists).
+MIGRATE = 'migrate'
+FINISH_SNAPSHOT_MOVE = 'finish_snapshot_move'
+UNDO_SNAPSHOT_MOVE = 'undo_snapshot_move'
 
 
 class MigrationSpec:
@@ -218,17 +218,13 @@ class Checks:
         return [check for check in self.results if not check['passed']]
 
 
-def _version(number):
-    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
-
-
 def _check_versions(checks, source, dest):
     older = []
-    for what, call in (('libvirt', 'getLibVersion'), ('hypervisor', 'getVersion')):
-        mine = source.call('read the %s version of the source' % what, getattr(source.conn, call))
-        theirs = dest.call('read the %s version of the destination' % what, getattr(dest.conn, call))
+    for what, version in (('libvirt', lambda client: client.libvirt_version),
+                          ('hypervisor', lambda client: client.hypervisor_version)):
+        mine, theirs = version(source), version(dest)
         if theirs < mine:
-            older.append('%s %s < %s' % (what, _version(theirs), _version(mine)))
+            older.append('%s %s < %s' % (what, version_text(theirs), version_text(mine)))
     checks.add('versions', not older, '; '.join(older) or 'the destination is not older')
 
 
@@ -242,10 +238,10 @@ def _check_cpu(checks, dest, definition):
         return
     os_type = definition.find('os/type')
     try:
-        result = dest.conn.compareHypervisorCPU(
-            None, os_type.get('arch'), os_type.get('machine'), definition.get('type'), _xml.to_text(cpu), 0)
-    except libvirt.libvirtError as exc:
-        checks.add('cpu', False, 'cannot compare the CPU on the destination: %s' % exc.get_error_message())
+        result = dest.compare_cpu(os_type.get('arch'), os_type.get('machine'), definition.get('type'),
+                                  _xml.to_text(cpu))
+    except OperationFailed as exc:
+        checks.add('cpu', False, str(exc))
         return
     model = cpu.findtext('model') or cpu.get('mode')
     checks.add('cpu', result != libvirt.VIR_CPU_COMPARE_INCOMPATIBLE,
@@ -264,22 +260,22 @@ def _disk_paths(definition):
             yield path
 
 
-def _refreshed_pools(dest):
-    for pool in dest.call('list the storage pools of the destination', dest.conn.listAllStoragePools,
-                          libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+def _refresh_pools(dest):
+    for pool in dest.pools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
         try:
-            pool.refresh(0)
-        except libvirt.libvirtError:
+            dest.call('refresh storage pool %s' % pool.name(), pool.refresh, 0)
+        except OperationFailed:
             pass  # a pool that cannot refresh still answers with what it knew
 
 
-def _found(lookup, key):
-    """Whether a libvirt lookup (volume by path, pool by target path) finds `key`."""
+def _in_pool_directory(dest, path):
+    """Whether the directory of `path` is the target of a storage pool of the destination."""
     try:
-        lookup(key)
-        return True
-    except libvirt.libvirtError:
-        return False
+        return dest.pool_by_target_path(path.rsplit('/', 1)[0] or '/') is not None
+    except OperationFailed as exc:
+        if exc.libvirt_code == libvirt.VIR_ERR_NO_SUPPORT:
+            return False  # a driver that cannot say: the disk is "unknown", with a warning
+        raise
 
 
 def _check_disks(checks, dest, definition, copy_storage):
@@ -287,12 +283,11 @@ def _check_disks(checks, dest, definition, copy_storage):
     if not paths:
         checks.add('disks', True, 'no local disks')
         return
-    _refreshed_pools(dest)
-    in_pool = [path for path in paths if _found(dest.conn.storageVolLookupByPath, path)]
+    _refresh_pools(dest)
+    in_pool = [path for path in paths if dest.volume_by_path(path) is not None]
     # A pool whose directory is the disk's: freshly refreshed, it lists every
     # file there, so a disk it does not hold is really missing.
-    in_pool_dir = [path for path in paths if path not in in_pool
-                   and _found(dest.conn.storagePoolLookupByTargetPath, path.rsplit('/', 1)[0] or '/')]
+    in_pool_dir = [path for path in paths if path not in in_pool and _in_pool_directory(dest, path)]
     if copy_storage != 'none':
         # libvirt creates the copy in that pool, unless the volume is there already.
         missing = [path for path in paths if path not in in_pool and path not in in_pool_dir]
@@ -318,15 +313,19 @@ def _check_disks(checks, dest, definition, copy_storage):
 
 
 def _host_interfaces(dest):
+    """Names of the destination's host interfaces, from both of libvirt's
+    views.  A daemon without one of the drivers lists nothing there: a bridge
+    it does not list fails the check, it never passes unseen."""
     names = set()
     try:
-        names.update(iface.name() for iface in dest.conn.listAllInterfaces(0))
-    except libvirt.libvirtError:
+        names.update(iface.name() for iface in dest.host_interfaces())
+    except OperationFailed:
         pass
     try:
-        for device in dest.conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET):
-            names.add(_xml.parse_xml(device.XMLDesc(0), 'node device XML').findtext('capability/interface'))
-    except libvirt.libvirtError:
+        for device in dest.network_devices():
+            device_xml = dest.call('read node device %s' % device.name(), device.XMLDesc, 0)
+            names.add(_xml.parse_xml(device_xml, 'node device XML').findtext('capability/interface'))
+    except OperationFailed:
         pass
     return names
 
@@ -342,11 +341,11 @@ def _check_networks(checks, dest, definition):
         if kind == 'network':
             name = source.get('network')
             used.append('network ' + name)
-            try:
-                if not dest.conn.networkLookupByName(name).isActive():
-                    missing.append('network %s (inactive)' % name)
-            except libvirt.libvirtError:
+            network = dest.network(name)
+            if network is None:
                 missing.append('network %s' % name)
+            elif not dest.call('read network %s of the destination' % name, network.isActive):
+                missing.append('network %s (inactive)' % name)
         else:
             name = source.get('bridge') if kind == 'bridge' else source.get('dev')
             used.append('%s %s' % (kind, name))
@@ -365,11 +364,9 @@ def _check_identity(checks, dest, name, uuid):
     clash = []
     if dest.domain(name) is not None:
         clash.append('name %s' % name)
-    try:
-        other = dest.conn.lookupByUUIDString(uuid)
+    other = dest.domain_by_uuid(uuid)
+    if other is not None:
         clash.append('uuid %s (domain %s)' % (uuid, other.name()))
-    except libvirt.libvirtError:
-        pass
     checks.add('name_uuid_free', not clash, ('the destination has a domain with the same ' + ' and '.join(clash))
                if clash else 'no domain with this name or uuid on the destination')
 
@@ -380,7 +377,7 @@ def _check_memory(checks, dest, definition, offline):
         return
     needed = _xml.scaled_bytes(definition.find('currentMemory') if definition.find('currentMemory') is not None
                                else definition.find('memory'))
-    free = dest.call('read the free memory of the destination', dest.conn.getFreeMemory)
+    free = dest.free_memory()
     checks.add('free_memory', free >= needed, '%d MiB needed, %d MiB free on the destination' % (
         needed // 2 ** 20, free // 2 ** 20))
 
@@ -392,9 +389,8 @@ def run_checks(source, dest, domain, spec, snapshots):
     if isinstance(dest, OperationFailed):
         checks.add('destination_reachable', False, str(dest))
         return checks
-    checks.add('destination_reachable', True, 'connected to %s (%s)' % (
-        spec.shown_dest_uri, dest.call('read the destination host name', dest.conn.getHostname)))
-    kinds = [client.call('read the hypervisor type', client.conn.getType) for client in (source, dest)]
+    checks.add('destination_reachable', True, 'connected to %s (%s)' % (spec.shown_dest_uri, dest.host_name))
+    kinds = [source.hypervisor_type, dest.hypervisor_type]
     checks.add('hypervisor_type', kinds[0] == kinds[1], 'source %s, destination %s' % tuple(kinds))
     _check_versions(checks, source, dest)
     flags = 0 if spec.offline else libvirt.VIR_DOMAIN_XML_MIGRATABLE
@@ -472,11 +468,12 @@ def _metadata_flags(client, domain):
 def read_journal(client, domain):
     """The snapshots a half-done move left in `domain`'s metadata ([] if none)."""
     try:
-        text = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, JOURNAL_NS, 0)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN_METADATA, libvirt.VIR_ERR_NO_DOMAIN):
+        text = client.call('read the metadata of %s' % domain.name(), domain.metadata,
+                           libvirt.VIR_DOMAIN_METADATA_ELEMENT, JOURNAL_NS, 0)
+    except OperationFailed as exc:
+        if exc.libvirt_code in (libvirt.VIR_ERR_NO_DOMAIN_METADATA, libvirt.VIR_ERR_NO_DOMAIN):
             return []
-        raise OperationFailed('Failed to read the metadata of %s: %s' % (domain.name(), exc.get_error_message()))
+        raise
     return journal_entries(text)
 
 
@@ -570,10 +567,10 @@ def plan_repair(source, dest, found_on_source, found_on_dest):
             steps.append((dest, on_dest_domain, dest_journal))
         if source_journal:
             steps.append((source, on_source_domain, None))
-        return Repair('finish snapshot move', 'the domain is on the destination: the snapshots of an interrupted '
+        return Repair(FINISH_SNAPSHOT_MOVE, 'the domain is on the destination: the snapshots of an interrupted '
                       'move are redefined there', steps)
     if direction == 'undo':
-        return Repair('undo snapshot move', 'the domain is still on the source: the snapshots of an interrupted '
+        return Repair(UNDO_SNAPSHOT_MOVE, 'the domain is still on the source: the snapshots of an interrupted '
                       'move are put back there', [(source, on_source_domain, source_journal)])
     return None
 
@@ -618,7 +615,7 @@ def _completed_stats(domain):
     try:
         return domain.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
     except libvirt.libvirtError:
-        return {}
+        return {}  # the statistics only inform: the migration itself succeeded
 
 
 def has_migration_job(domain, operation):
@@ -629,6 +626,8 @@ def has_migration_job(domain, operation):
     try:
         stats = domain.jobStats(0)
     except libvirt.libvirtError:
+        # It left (a finished migration undefined it) or its host does not
+        # answer: no job to wait for; what happens next looks it up again.
         return False
     return (stats.get('type', libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE
             and stats.get('operation') == operation)
@@ -703,7 +702,7 @@ def _migrate_call(dest, domain, spec):
     if spec.params['p2p']:
         domain.migrateToURI3(spec.peer_uri, spec.parameters, spec.flags)
         return dest.domain(spec.name)
-    return domain.migrate3(dest.conn, spec.parameters, spec.flags)
+    return dest.migrate_here(domain, spec.parameters, spec.flags)
 
 
 def _migrate_job(source, dest, domain, spec):
@@ -722,7 +721,7 @@ def _migrate_job(source, dest, domain, spec):
     except Interrupted as exc:
         interrupted = exc
         moved = _after_interruption(source, dest, spec, exc)
-    except libvirt.libvirtError as exc:
+    except libvirt.libvirtError as exc:  # the migration's own error, said with what the watcher did
         why = exc.get_error_message()
         if watcher is not None and watcher.aborted:
             why = 'timed out after %d s, the migration job was aborted (%s)' % (spec.timeout, why)
@@ -783,86 +782,70 @@ def _connect_destination(spec):
         return exc
 
 
-def _host(client):
-    return client.call('read the host name', client.conn.getHostname)
-
-
 def _source_snapshots(source, domain, repair):
     """The snapshots of the domain on the source, with those a pending undo
     puts back (so check mode predicts the real run)."""
     snapshots = read_snapshots(source, domain)[0]
-    if repair is not None and repair.action == 'undo snapshot move':
+    if repair is not None and repair.action == UNDO_SNAPSHOT_MOVE:
         present = set(snapshot['name'] for snapshot in snapshots)
         snapshots = oldest_first(snapshots + [summarize(xml_text, current) for name, xml_text, current
                                               in repair.snapshots if name not in present])
     return snapshots
 
 
-def migrate(source, params, check_mode, diff_mode):
+def migrate(source, params, check_mode):
     """Move domain `params['name']` from `source` to `params['dest_uri']`."""
-    watch = Stopwatch()
     spec = MigrationSpec(params)
-    result = dict(changed=False, name=spec.name, source=source.uri, destination=spec.shown_dest_uri,
-                  flags=[name.lower() for name in spec.flag_names], checks=[], actions=[],
-                  downtime_ms=None, bytes_transferred=None, postcopy_started=False, snapshots_moved=[])
     changes = Changes(check_mode)
+    # What a failure reports too: the hosts, the checks run so far and a
+    # repair done before it (a change).
+    known = dict(source=source.uri, destination=spec.shown_dest_uri, checks=[], actions=changes.actions)
     dest = _connect_destination(spec)
     try:
-        with source.exclusive('domain', spec.name):
-            return _converge(source, dest, spec, result, changes, diff_mode, watch)
+        with source.exclusive('domain', spec.name), changes.reporting(known):
+            outcome = _converge(source, dest, spec, known, changes)
     except _xml.XMLError as exc:
         raise OperationFailed('Failed to read the definition of %s: %s' % (spec.name, exc))
-    except OperationFailed as exc:
-        exc.result.setdefault('checks', result['checks'])
-        # A repair done before the failure is a change.
-        exc.result.update(changed=changes.changed, actions=changes.actions)
-        exc.result.update(source=result['source'], destination=result['destination'], duration=watch.rounded())
-        raise
     finally:
         if not isinstance(dest, OperationFailed):
             dest.close()
+    return dict(known, name=spec.name, flags=[name.lower() for name in spec.flag_names], **outcome)
 
 
-def _converge(source, dest, spec, result, changes, diff_mode, watch):
+def _converge(source, dest, spec, known, changes):
+    """The result's fields other than `known`, which it fills in as it goes."""
     domain, on_source = _where(source, spec.name)
     if isinstance(dest, OperationFailed):
-        checks = run_checks(source, dest, domain, spec, [])
-        raise OperationFailed('Failed to migrate %s: check destination_reachable failed: %s' % (
-            spec.name, dest), checks=checks.results)
+        known['checks'] = run_checks(source, dest, domain, spec, []).results
+        raise OperationFailed('Failed to migrate %s: check destination_reachable failed: %s' % (spec.name, dest))
     if _wait_for_running_migration(spec, domain, dest.domain(spec.name)):
         domain, on_source = _where(source, spec.name)
     dest_domain, on_dest = _where(dest, spec.name)
     repair = plan_repair(source, dest, (domain, on_source), (dest_domain, on_dest))
     if repair is not None:
         changes.apply(repair.action, repair.run)
-        result['repaired'] = repair.detail
+        known['repaired'] = repair.detail
     decision = placement(on_source, on_dest, spec.offline)
     if decision in _PLACEMENT_ERRORS:
         raise OperationFailed('Failed to migrate: ' + _PLACEMENT_ERRORS[decision] % dict(
-            name=spec.name, source=result['source'], dest=spec.shown_dest_uri, dest_state=on_dest))
+            name=spec.name, source=known['source'], dest=spec.shown_dest_uri, dest_state=on_dest))
+    unmoved = dict(downtime_ms=None, bytes_transferred=None, postcopy_started=False, snapshots_moved=[])
     if decision == 'done':
-        result.update(changed=changes.changed, actions=changes.actions, state=on_dest, duration=watch.rounded())
-        return result
+        return dict(unmoved, state=on_dest)
     snapshots = _source_snapshots(source, domain, repair)
     checks = run_checks(source, dest, domain, spec, snapshots)
-    result['checks'] = checks.results
+    known['checks'] = checks.results
     if checks.failed:
         first = checks.failed[0]
-        raise OperationFailed('Failed to migrate %s: check %s failed: %s' % (
-            spec.name, first['name'], first['detail']), checks=checks.results)
+        raise OperationFailed('Failed to migrate %s: check %s failed: %s' % (spec.name, first['name'], first['detail']))
     for warning in checks.warnings:
         warn(warning)
-    if spec.move_snapshots:
-        result['snapshots_moved'] = [snapshot['name'] for snapshot in snapshots]
-    stats = changes.apply('migrate', _do_migrate, source, dest, domain, spec) or {}
-    result.update(
-        changed=changes.changed, actions=changes.actions, state=on_source,
-        downtime_ms=stats.get('downtime'), bytes_transferred=stats.get('data_processed'),
-        migration_ms=stats.get('time_elapsed'), postcopy_started=stats.get('postcopy_started', False))
-    if diff_mode:
-        result['diff'] = dict(
-            before=dict(host=_host(source), uri=result['source'], state=on_source),
-            after=dict(host=_host(dest), uri=result['destination'], state=on_source,
-                       persistent=bool(spec.params['persistent'])))
-    result['duration'] = watch.rounded()
-    return result
+    stats = changes.apply(MIGRATE, _do_migrate, source, dest, domain, spec) or {}
+    header = 'domain %s' % spec.name
+    diff = diff_entry(header, [('host', source.host_name), ('uri', known['source']), ('state', on_source)],
+                      [('host', dest.host_name), ('uri', known['destination']), ('state', on_source),
+                       ('persistent', bool(spec.params['persistent']))])
+    return dict(
+        state=on_source, diff=diff, downtime_ms=stats.get('downtime'), bytes_transferred=stats.get('data_processed'),
+        migration_ms=stats.get('time_elapsed'), postcopy_started=stats.get('postcopy_started', False),
+        snapshots_moved=[snapshot['name'] for snapshot in snapshots] if spec.move_snapshots else [])

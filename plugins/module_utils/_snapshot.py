@@ -367,7 +367,6 @@ class SnapshotSpec:
         return '%s%s of domain %s' % (verb, target, self.domain)
 
 
-
 # Planning: pure functions of the declaration and what was observed ------------------
 
 class Observed(collections.namedtuple('Observed', 'snapshots state live_xml libvirt_version is_local now')):

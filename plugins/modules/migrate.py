@@ -290,7 +290,7 @@ flags:
 actions:
   description:
     - V(migrate) when the domain moves (or, in check mode, would move).
-    - Before it, V(finish snapshot move) or V(undo snapshot move) when the run repairs a snapshot move
+    - Before it, V(finish_snapshot_move) or V(undo_snapshot_move) when the run repairs a snapshot move
       an interrupted run left half-done (see RV(repaired)).
   returned: always
   type: list
@@ -333,7 +333,7 @@ duration:
   type: float
   sample: 1.31
 diff:
-  description: Host, URI and state before and after, as shown by C(--diff).
+  description: Host, URI and state before and after (C(before) and C(after) as text), as shown by C(--diff).
   returned: when diff mode is on and the domain moves
   type: dict
 '''
@@ -344,7 +344,7 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._migration impor
 
 def main():
     module = LibvirtModule(argument_spec=MIGRATE_ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda client: migrate(client, module.params, module.check_mode, module._diff))
+    module.run(lambda client: migrate(client, module.params, module.check_mode))
 
 
 if __name__ == '__main__':

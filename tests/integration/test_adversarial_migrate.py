@@ -215,7 +215,7 @@ def test_sigkill_mid_migration_next_run_undoes_then_moves(rig, vm):  # noqa: F81
     # The killed run's connection closed, libvirt abandons the migration (the
     # half-arrived guest on b goes away): the next run waits for that.
     check = _migrate(rig, vm, check=True, snapshots='move')
-    assert check['changed'] and check['actions'] == ['undo snapshot move', 'migrate'], check
+    assert check['changed'] and check['actions'] == ['undo_snapshot_move', 'migrate'], check
     assert check['snapshots_moved'] == list(SNAPSHOTS)
     # The guest runs on a, its snapshots are only in the journal; check mode changed nothing.
     assert _state(rig, vm.name) == {'a': ('running', [], True), 'b': None}
@@ -235,7 +235,7 @@ def test_sigkill_between_two_detached_snapshots(rig, vm):  # noqa: F811
     # A run that does not move snapshots still puts them back first.
     refused = _migrate(rig, vm, snapshots='refuse')
     assert refused['failed'] and 'check snapshots failed' in refused['msg'], refused
-    assert refused['actions'] == ['undo snapshot move'] and refused['changed'], refused
+    assert refused['actions'] == ['undo_snapshot_move'] and refused['changed'], refused
     _assert_on_a_intact(rig, vm)
     assert _current_snapshot(rig.a, vm.name) == 'second'
     _converges_on_b(rig, vm)
@@ -256,9 +256,9 @@ def test_killed_after_migration_next_run_finishes_on_destination(rig, vm, signum
     assert _state(rig, vm.name) == {'a': None, 'b': ('running', [], True)}
 
     check = _migrate(rig, vm, check=True, snapshots='move')
-    assert check['changed'] and check['actions'] == ['finish snapshot move'], check
+    assert check['changed'] and check['actions'] == ['finish_snapshot_move'], check
     finished = _migrate(rig, vm, snapshots='move')
-    assert finished['changed'] and finished['actions'] == ['finish snapshot move'], finished
+    assert finished['changed'] and finished['actions'] == ['finish_snapshot_move'], finished
     assert 'on the destination' in finished['repaired']
     assert _current_snapshot(rig.b, vm.name) == 'second'
     _converges_on_b(rig, vm)
@@ -276,7 +276,7 @@ def test_sigkill_of_p2p_run_migration_goes_on_next_run_waits_and_finishes(rig, v
 
     _speed_up(rig.a, vm.name)  # let it finish now
     patient = _migrate(rig, vm, snapshots='move', **params)
-    assert patient['changed'] and patient['actions'] == ['finish snapshot move'], patient
+    assert patient['changed'] and patient['actions'] == ['finish_snapshot_move'], patient
     _converges_on_b(rig, vm, **params)
 
 
@@ -332,7 +332,7 @@ def test_source_daemon_killed_mid_migration(rig, vm):  # noqa: F811
     # The restarted daemon resumes the guest on a; its snapshots wait in the journal.
     _wait(lambda: _state(rig, vm.name) == {'a': ('running', [], True), 'b': None}, 'guest back on a')
     real = _converges_on_b(rig, vm)
-    assert real['actions'] == ['undo snapshot move', 'migrate'], real
+    assert real['actions'] == ['undo_snapshot_move', 'migrate'], real
 
 
 def test_destination_daemon_killed_mid_migration(rig, vm):  # noqa: F811

@@ -1,12 +1,14 @@
-"""Pure logic of the migrate module: options -> libvirt flags, conflicts, placement."""
+"""Logic of the migrate module: options -> libvirt flags, conflicts, placement (pure), and the checks
+against libvirt's in-process test driver."""
 
 import libvirt
 import pytest
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._migration import (
-    JOURNAL_NS, JobWatcher,
-    MIGRATE_ARGUMENT_SPEC, MigrationSpec, _journal_xml, journal_entries, placement, repair_direction)
+    JOURNAL_NS, Checks, JobWatcher, MIGRATE_ARGUMENT_SPEC, MigrationSpec, _check_disks, _check_identity,
+    _journal_xml, journal_entries, placement, repair_direction)
 
 
 def spec(**options):
@@ -170,3 +172,29 @@ def test_journal_keeps_every_snapshot_xml_exactly():
 ])
 def test_repair_direction(on_source, on_dest, journal_on_source, journal_on_dest, direction):
     assert repair_direction(on_source, on_dest, journal_on_source, journal_on_dest) == direction
+
+
+DISKS = _xml.parse_xml("<domain><devices><disk type='file' device='disk'><source file='/elsewhere/web.img'/></disk>"
+                       "</devices></domain>", 'domain XML')
+
+
+def test_the_destination_is_asked_through_lookups_that_only_take_not_found_for_absent():
+    dest = LibvirtClient('test:///default')  # libvirt's in-process test driver, with its domain "test"
+    try:
+        uuid = dest.require_domain('test').UUIDString()
+        checks = Checks()
+        _check_identity(checks, dest, 'test', uuid)
+        _check_identity(checks, dest, 'lltest-elsewhere', '0b6c4d8e-7f1a-4c55-9d0e-2f3a4b5c6d7e')
+        _check_disks(checks, dest, DISKS, 'none')
+        assert [(check['name'], check['passed'], check['detail']) for check in checks.results] == [
+            ('name_uuid_free', False, 'the destination has a domain with the same name test and uuid %s '
+                                      '(domain test)' % uuid),
+            ('name_uuid_free', True, 'no domain with this name or uuid on the destination'),
+            ('disks', True, 'unknown, not in any storage pool of the destination: /elsewhere/web.img')]
+        dest.conn.close()  # as when the destination's daemon goes away: nothing is "absent" any more
+        with pytest.raises(OperationFailed, match='^Failed to look up domain lltest-elsewhere: '):
+            _check_identity(Checks(), dest, 'lltest-elsewhere', uuid)
+        with pytest.raises(OperationFailed, match='^Failed to list the storage pools of test:///default: '):
+            _check_disks(Checks(), dest, DISKS, 'none')
+    finally:
+        dest.close()
