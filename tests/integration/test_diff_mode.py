@@ -93,6 +93,13 @@ def test_a_changing_module_returns_diff_only_in_diff_mode(module, objects):
     _assert_diff_only_with_diff_mode(results)
 
 
+def test_the_domain_batch_returns_diff_only_in_diff_mode(objects):
+    results = _both_modes('domain', check=True, domains=[dict(name=objects['vm'].name, state='running')])
+    _assert_diff_only_with_diff_mode(results)
+    assert ['diff' in item for item in results[False]['domains']] == [False]
+    assert ['diff' in item for item in results[True]['domains']] == [True]
+
+
 def test_migrate_returns_diff_only_in_diff_mode(rig, rig_guest_factory):  # noqa: F811
     vm = rig_guest_factory('diff')
     vm.define(rig.a)

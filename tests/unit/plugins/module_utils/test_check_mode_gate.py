@@ -4,7 +4,8 @@ Every mutation a converger makes must go through `Changes.apply`, which
 skips it in check mode.  A converger that calls a mutating libvirt method
 directly would slip past every review; this test catches it.  Each module
 that changes things is run in check mode, the way Ansible runs it (its
-`main()`, its argument spec, `LibvirtModule.run`), against libvirt's
+`main()`, its argument spec, `LibvirtModule.run`; the domain module in its
+single and its batch form), against libvirt's
 in-process test driver `test:///default` - a real libvirt driver, not a
 mock - with inputs that WOULD change things.  The driver's whole state
 (domains with their live and persistent XML, state, autostart, managed save
@@ -240,6 +241,8 @@ CASES = {
                                                           state='defined')),
     'domain structured, redefined': ('domain', lambda bed: dict(name=bed.name('off'), memory='128MiB', vcpus=2,
                                                                 state='defined')),
+    'domain batch': ('domain', lambda bed: dict(domains=[dict(name=bed.name('off'), state='running'),
+                                                         dict(name=bed.name('on'), state='paused')])),
     'pool new, built and started': ('pool', lambda bed: dict(name=bed.name('pool2'), path=bed.path('pool2'),
                                                              state='active', autostart=True)),
     'pool stop': ('pool', lambda bed: dict(name=bed.name('pool'), state='inactive')),
