@@ -26,7 +26,6 @@ import errno
 import os
 import stat
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
@@ -420,6 +419,8 @@ class _DomainConvergence:
     def _grow_live(self, live_xml, reconciliation, steps):
         """Add the steps that give the running domain what libvirt can
         apply live (_live.Growth); whether a restart is still pending."""
+        from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live  # only when something changes
+
         live = _xml.parse_xml(live_xml, 'libvirt XML')
         growth = _live.Growth(live, reconciliation.merged)
         steps += growth.steps
@@ -530,6 +531,8 @@ class _DomainConvergence:
 
     def _perform(self, step, define_xml):
         """Carry out one planned step (never called in check mode)."""
+        from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live  # only when something changes
+
         name, conn, call = self.name, self.client.conn, self.client.call
         if step == S.DEFINE:
             # As `virsh define` does: libvirt's parser decides, not the schema

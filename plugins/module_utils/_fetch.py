@@ -25,7 +25,6 @@ import re
 import tempfile
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
-from ansible.module_utils.urls import open_url
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import interruptible
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import STREAM_CHUNK, volume_sha256
@@ -61,6 +60,10 @@ def download(url, target, wanted_sha256, timeout=URL_TIMEOUT_SECONDS):
     """Stream `url` into the open binary file `target`; return its size.
     Fails when the server sends less than it announced or the sha256 is
     not `wanted_sha256`."""
+    # Imported here: it pulls in http.client, ssl and more (about 40 ms),
+    # which the volume module's other tasks do not need.
+    from ansible.module_utils.urls import open_url
+
     digest = hashlib.sha256()
     size = 0
     try:

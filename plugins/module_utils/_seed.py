@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import traceback
 
 from ansible.module_utils.six import string_types
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
@@ -33,12 +32,6 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt impor
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import read_volume
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import VolumeConverger, VolumeSpec
 
-try:
-    import pycdlib
-    PYCDLIB_IMPORT_ERROR = None
-except ImportError:
-    pycdlib = None
-    PYCDLIB_IMPORT_ERROR = traceback.format_exc()
 
 VOLUME_LABEL = 'cidata'
 CLOUD_CONFIG_HEADER = '#cloud-config'
@@ -102,9 +95,19 @@ def _iso_name(name):
     return '/%s.;1' % name.replace('-', '').upper()[:8]
 
 
+def _pycdlib():
+    """pycdlib, imported when a seed is built or read: the volume module's
+    other tasks never pay for importing it."""
+    try:
+        import pycdlib
+    except ImportError:
+        raise OperationFailed('cloud_init needs the Python library pycdlib where the module runs (pip install pycdlib)')
+    return pycdlib
+
+
 def build_iso(files):
     """The ISO image (bytes) labelled cidata holding `files`."""
-    iso = pycdlib.PyCdlib()
+    iso = _pycdlib().PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge='1.09', vol_ident=VOLUME_LABEL)
     for name in sorted(files):
         data = files[name]
@@ -118,6 +121,7 @@ def build_iso(files):
 def read_iso(image):
     """The files (name -> bytes) of an ISO image and its label; None when
     it is not an ISO image."""
+    pycdlib = _pycdlib()
     iso = pycdlib.PyCdlib()
     try:
         iso.open_fp(io.BytesIO(image))
@@ -192,8 +196,7 @@ class _SeedConverger(VolumeConverger):
 
 def converge_seed(client, params, check_mode):
     """Make the volume `params['name']` the NoCloud seed of `params['cloud_init']`."""
-    if pycdlib is None:
-        raise OperationFailed('cloud_init needs the Python library pycdlib where the module runs (pip install pycdlib)')
+    _pycdlib()  # missing: fail before anything is looked at
     given = [option for option in _OTHER_CONTENT if params.get(option) is not None]
     if given:
         raise OperationFailed('cloud_init makes the volume\'s content: it cannot be used with %s' % ', '.join(given))
