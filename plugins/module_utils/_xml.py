@@ -30,6 +30,7 @@ __metaclass__ = type
 import copy
 import os
 import re
+import threading
 
 import traceback
 
@@ -185,7 +186,9 @@ def normalised_by_libvirt(declared, client):
     (the declared XML is then compared as written)."""
     scratch = copy.deepcopy(declared)
     name = scratch.find('name')
-    name.text = 'lifecycle-libvirt-normalise-%d' % os.getpid()
+    # Every connection of the process shares the test driver's state: the
+    # name is this thread's own (a batch normalises in several at once).
+    name.text = 'lifecycle-libvirt-normalise-%d-%d' % (os.getpid(), threading.get_ident())
     try:
         domain = client.conn.defineXML(to_text(scratch))
     except libvirt.libvirtError as exc:

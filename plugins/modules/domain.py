@@ -630,8 +630,8 @@ SINGLE_ARGUMENT_SPEC = dict(DOMAIN_ARGUMENT_SPEC, **STRUCTURED_ARGUMENT_SPEC)
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(SINGLE_ARGUMENT_SPEC, **batch_argument_spec(
-                               'domains', SINGLE_ARGUMENT_SPEC, required_one_of=[('name', 'xml')])),
+    batch_spec = batch_argument_spec('domains', SINGLE_ARGUMENT_SPEC, required_one_of=[('name', 'xml')])
+    module = LibvirtModule(argument_spec=dict(SINGLE_ARGUMENT_SPEC, **batch_spec),
                            required_one_of=[('name', 'xml', 'domains')],
                            mutually_exclusive=[('domains', 'name'), ('domains', 'xml')],
                            supports_check_mode=True)

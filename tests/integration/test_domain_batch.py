@@ -66,15 +66,33 @@ def test_mixed_states_converge_in_one_batch_as_check_mode_predicts(make_guest):
     assert 'diff' not in again and not any('diff' in item for item in again['domains'])
 
 
+def test_declarations_converged_at_once_are_each_stored_as_declared(make_guest):
+    guests = [make_guest('xml%d' % n) for n in range(6)]
+    memories = [128 + 16 * n for n in range(len(guests))]
+    items = [dict(xml=g.xml.replace("<memory unit='MiB'>256<", "<memory unit='MiB'>%d<" % mib))
+             for g, mib in zip(guests, memories)]
+    defined = run_module('domain', state='defined', domains=items)
+    assert [item['actions'] for item in defined['domains']] == [['define']] * len(guests)
+    assert [g.domain().maxMemory() for g in guests] == [mib * 1024 for mib in memories]
+    # Each was compared with its own declaration: nothing to change, in either mode.
+    for check in (True, False):
+        again = run_module('domain', check=check, state='defined', domains=items)
+        assert again['changed'] is False, [item['differences'] for item in again['domains']]
+    grown = [dict(item, xml=item['xml'].replace("unit='MiB'>128<", "unit='MiB'>512<")) for item in items]
+    changed = run_module('domain', state='defined', domains=grown)
+    assert [item['changed'] for item in changed['domains']] == [True] + [False] * (len(guests) - 1)
+    assert changed['domains'][0]['differences'] and guests[0].domain().maxMemory() == 512 * 1024
+
+
 def test_bad_items_fail_the_task_by_name_and_the_others_converge(make_guest):
     good, unknown, broken = make_guest('good'), make_guest('unknown'), make_guest('broken')
-    params = dict(state='defined', domains=[
+    items = [
         dict(xml=good.xml),
         dict(name=unknown.name),  # no such domain, and no XML to create it
         dict(name=broken.name, xml=broken.xml.replace('</domain>', '')),
-    ])
+    ]
     for check in (True, False):
-        result = run_module('domain', check=check, **params)
+        result = run_module('domain', check=check, state='defined', domains=items)
         assert result['failed'] is True
         assert result['msg'].startswith('2 of 3 domains failed: ')
         assert '%s: domain %s does not exist; xml is required to create it' % (unknown.name, unknown.name) \
@@ -89,7 +107,7 @@ def test_bad_items_fail_the_task_by_name_and_the_others_converge(make_guest):
         # Nothing of the bad items exists; the good one is defined only by the real run.
         assert (good.state(), unknown.state(), broken.state()) == ('defined' if not check else 'absent',
                                                                    'absent', 'absent')
-    again = run_module('domain', **dict(params, domains=params['domains'][:1]))
+    again = run_module('domain', state='defined', domains=items[:1])
     assert again['changed'] is False and 'failed' not in again
 
 

@@ -66,8 +66,8 @@ def test_graphics_passwords_of_items_are_no_log():
 
 def test_an_item_takes_the_top_level_value_of_what_it_leaves_out():
     params = dict(name=None, state='running', force=True, autostart=None, domains=[
-        dict(name='a', state=None, force=False, autostart=None), dict(name='b', state='defined', force=None,
-                                                                       autostart=True)])
+        dict(name='a', state=None, force=False, autostart=None),
+        dict(name='b', state='defined', force=None, autostart=True)])
     spec = dict((option, SINGLE[option]) for option in ('name', 'state', 'force', 'autostart'))
     assert _batch.item_params(params, 'domains', spec) == [
         dict(name='a', state='running', force=False, autostart=None),

@@ -1,5 +1,8 @@
 """The hardened parser and the semantic reconciliation of domain XML."""
 
+import itertools
+import threading
+
 import pytest
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
@@ -246,3 +249,25 @@ def test_a_live_dump_compares_as_its_definition():
 def test_a_definition_is_not_touched():
     stored = _xml.parse_xml(STORED)
     assert _xml.without_runtime_state(stored) is stored
+
+
+def test_threads_normalising_at_once_each_get_their_own_declaration():
+    """A batch converges domains in threads, each with its own connection to
+    the in-process test driver - whose state all of them share."""
+    declarations = [_xml.parse_xml(DECLARED.replace('>web<', '>web%d<' % n).replace('>256<', '>%d<' % (64 + n)))
+                    for n in range(8)]
+    memories = [[] for _ in declarations]
+
+    def normalise(index):
+        client = LibvirtClient(_xml.NORMALISING_URI)
+        try:
+            for declaration in itertools.repeat(declarations[index], 25):
+                memories[index].append(_xml.normalised_by_libvirt(declaration, client).findtext('memory'))
+        finally:
+            client.close()
+    threads = [threading.Thread(target=normalise, args=(index,)) for index in range(len(declarations))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert memories == [[str((64 + n) * 1024)] * 25 for n in range(len(declarations))]
