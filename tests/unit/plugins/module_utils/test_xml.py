@@ -256,7 +256,7 @@ def test_threads_normalising_at_once_each_get_their_own_declaration():
     the in-process test driver - whose state all of them share."""
     declarations = [_xml.parse_xml(DECLARED.replace('>web<', '>web%d<' % n).replace('>256<', '>%d<' % (64 + n)))
                     for n in range(8)]
-    memories = [[] for _ in declarations]
+    memories = [[] for declaration in declarations]
 
     def normalise(index):
         client = LibvirtClient(_xml.NORMALISING_URI)
