@@ -22,4 +22,7 @@ notes:
     loader and NVRAM files; the files recorded in snapshots (external overlays, memory
     files and the disks of the saved definition, with their chains); and pool volumes whose
     backing chain reaches the volume, or that are the same file under another name.
+  - M(lifecycle.libvirt.volume_info) lists them as C(users) of each volume, each with who (C(kind), C(name),
+    C(domain), C(running)) and how (C(use): disk, backing, mirror, kernel, initrd, dtb, loader, nvram, memory,
+    same_file or overlay; C(target): the disk's target), so a playbook can decide from fields, not words.
 '''

@@ -203,6 +203,19 @@ class LibvirtClient:
         return self._lookup('the volume at %s' % path, libvirt.VIR_ERR_NO_STORAGE_VOL,
                             self.conn.storageVolLookupByPath, path)
 
+    def active_pools(self):
+        """Every storage pool that runs (only they can list their volumes)."""
+        return self.call('list storage pools', self.conn.listAllStoragePools,
+                         libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+
+    def define_pool(self, name, xml):
+        """Define the storage pool `name` as `xml` declares it; returns it."""
+        return self.call('define pool %s' % name, self.conn.storagePoolDefineXML, xml, 0)
+
+    def new_stream(self, what):
+        """A new libvirt stream, to attach to a volume's upload or download (`what`)."""
+        return self.call('open a stream to %s' % what, self.conn.newStream, 0)
+
     def require_domain(self, name):
         """The domain called `name`; its absence is an error naming it."""
         return self._required(self.domain(name), 'domain', name)

@@ -28,7 +28,7 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import interruptible
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import STREAM_CHUNK, volume_sha256
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import VolumeConverger, VolumeSpec
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import VolumeConvergence, VolumeSpec
 
 URL_TIMEOUT_SECONDS = 60
 _CHECKSUM = re.compile(r'^sha256:([0-9a-fA-F]{64})$')
@@ -100,7 +100,7 @@ def converge_url_volume(client, params, check_mode):
     wanted = parse_checksum(params['checksum'])
     with interruptible(), client.exclusive('volume', '%s/%s' % (params['pool'], params['name'])):
         spec = VolumeSpec(dict(params, content_from=None))
-        existing = VolumeConverger(client, spec, check_mode)
+        existing = VolumeConvergence(client, spec, check_mode)
         if existing.facts is not None:
             return _check_existing(client, existing, params, wanted)
         # Also in check mode: only the download says whether the URL
@@ -110,7 +110,7 @@ def converge_url_volume(client, params, check_mode):
             with os.fdopen(handle, 'wb') as target:
                 download(params['url'], target, wanted)
             spec = VolumeSpec(dict(params, content_from=path))
-            result = VolumeConverger(client, spec, check_mode).run()
+            result = VolumeConvergence(client, spec, check_mode).run()
         finally:
             os.unlink(path)
     result.update(url=params['url'], downloaded=True)

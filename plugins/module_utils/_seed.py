@@ -30,7 +30,7 @@ from ansible.module_utils.six import string_types
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import interruptible
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import read_volume
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import VolumeConverger, VolumeSpec
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import DELETE, VolumeConvergence, VolumeSpec
 
 
 VOLUME_LABEL = 'cidata'
@@ -182,13 +182,13 @@ def validate_user_data(user_data):
     return 'validated with cloud-init schema'
 
 
-class _SeedConverger(VolumeConverger):
-    """The volume converger, uploading the built ISO; an existing volume
+class _SeedConvergence(VolumeConvergence):
+    """The volume convergence, uploading the built ISO; an existing volume
     whose seed differs is deleted and uploaded again."""
 
     def __init__(self, client, spec, check_mode, files):
         self.files = files
-        super(_SeedConverger, self).__init__(client, spec, check_mode)
+        super(_SeedConvergence, self).__init__(client, spec, check_mode)
 
     def _upload_again(self, leftovers):
         return self.facts is not None and not volume_holds_seed(self.client, self.volume, self.files)
@@ -210,10 +210,10 @@ def converge_seed(client, params, check_mode):
             stream.write(build_iso(files))
         spec = VolumeSpec(dict(params, content_from=path))
         with interruptible(), client.exclusive('volume', '%s/%s' % (spec.pool, spec.name)):
-            result = _SeedConverger(client, spec, check_mode, files).run()
+            result = _SeedConvergence(client, spec, check_mode, files).run()
     finally:
         os.unlink(path)
-    replaced = 'delete' in result['actions']
+    replaced = DELETE in result['actions']
     result.update(cloud_init_validation=validation, reboot_required=replaced)
     if replaced:
         result['warnings'].append('the cloud-init seed %s/%s changed: cloud-init reads it at boot, so reboot the '

@@ -19,7 +19,7 @@ import time
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, parse_size
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, parse_size, scaled_bytes
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
 
 DEFAULT_MODE = '0600'
@@ -79,14 +79,13 @@ def refresh(pool):
     runs in the pool, and the volumes it already knows are enough then."""
     try:
         pool.refresh(0)
-    except libvirt.libvirtError:
+    except libvirt.libvirtError:  # best effort, as said: whatever the refusal, the known volumes stand
         pass
 
 
 def lookup_pool(client, name):
-    pool = client.pool(name)
-    if pool is None:
-        raise OperationFailed('Failed to find storage pool %s: it does not exist' % name)
+    """The active pool `name`; its absence or inactivity is an error naming it."""
+    pool = client.require_pool(name)
     if not client.call('read the state of pool %s' % name, pool.isActive):
         raise OperationFailed('Failed to use storage pool %s: it is not active' % name)
     return pool
@@ -117,7 +116,7 @@ class VolumeFacts:
 def _bytes(element):
     if element is None:
         return None
-    return _xml.scaled_bytes(element) if element.get('unit') else int(element.text)
+    return scaled_bytes(element) if element.get('unit') else int(element.text)
 
 
 def pool_path(client, pool):
@@ -129,12 +128,14 @@ def refresh_after_change(client, pool, timeout=300):
     """Re-read the pool after a file changed under libvirt, waiting while a
     job (a wipe, an upload) keeps libvirt from refreshing it."""
     watch = Stopwatch()
+    what = 're-read pool %s after changing it (run virsh pool-refresh %s)' % (pool.name(), pool.name())
     while True:
         try:
-            pool.refresh(0)
+            client.call(what, pool.refresh, 0)
             return
-        except libvirt.libvirtError as exc:
+        except OperationFailed:
+            # libvirt refuses a refresh while a job runs in the pool with a
+            # generic error code, so every refusal waits, up to the timeout.
             if watch.elapsed > timeout:
-                raise OperationFailed('Failed to re-read pool %s after changing it (run virsh pool-refresh %s): %s'
-                                      % (pool.name(), pool.name(), exc.get_error_message()))
+                raise
         time.sleep(BUSY_POLL)

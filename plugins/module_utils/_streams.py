@@ -27,14 +27,14 @@ ZEROS = bytes(STREAM_CHUNK)
 def _stream(client, what, start, *args):
     """A libvirt stream that `start(stream, *args)` attached to a volume;
     any failure aborts it and reads "Failed to <what>: <why>"."""
-    stream = client.call('open a stream to %s' % what, client.conn.newStream, 0)
+    stream = client.new_stream(what)
     client.call(what, start, stream, *args)
     try:
         yield stream
     except BaseException as exc:
         try:
             stream.abort()
-        except libvirt.libvirtError:
+        except libvirt.libvirtError:  # best-effort cleanup: the failure reported is the one that got us here
             pass
         if isinstance(exc, libvirt.libvirtError):
             raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()))
@@ -214,7 +214,8 @@ def delete_quietly(volume):
     try:
         volume.delete(0)
     except libvirt.libvirtError:
-        pass  # gone already; a leftover is removed by the next run
+        pass  # best-effort cleanup: gone already, or a leftover the next run removes
+
 
 def refuse_download_target(client, target, label):
     """download_to writes regular files of its own only."""

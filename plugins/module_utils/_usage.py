@@ -11,8 +11,6 @@ import os
 import stat
 import struct
 
-from ansible.module_utils.six.moves.urllib.parse import urlparse
-
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
 
@@ -32,10 +30,23 @@ MAX_CHAIN = 64
 _QCOW2_MAGIC = b'QFI\xfb'
 
 
-def is_local(client):
-    """Whether the module runs on the hypervisor, so that its files are ours to stat."""
-    uri = client.call('read the connection URI', client.conn.getURI)
-    return not urlparse(uri).hostname
+# How a user uses a file (a user entry's `use`).
+DISK = 'disk'              # the source of a disk
+BACKING = 'backing'        # an image below a disk (or an overlay volume) in its backing chain
+MIRROR = 'mirror'          # the target of a block copy of a disk
+MEMORY = 'memory'          # a snapshot's memory file
+SAME_FILE = 'same_file'    # another pool volume that is the same file under another name
+OVERLAY = 'overlay'        # another pool volume whose backing chain reaches it
+BOOT_FILES = ('kernel', 'initrd', 'dtb', 'loader', 'nvram')
+
+# libvirt's codes for "it went away while we looked" (a transient domain
+# that stopped, a snapshot or volume deleted meanwhile, a pool stopped):
+# such a user is left out; any other error (a dropped connection) fails.
+_VANISHED = ('VIR_ERR_NO_DOMAIN', 'VIR_ERR_NO_DOMAIN_SNAPSHOT', 'VIR_ERR_NO_STORAGE_POOL', 'VIR_ERR_NO_STORAGE_VOL')
+
+
+def _vanished(exc):
+    return exc.libvirt_code in set(getattr(libvirt, name) for name in _VANISHED)
 
 
 class Identities:
@@ -43,7 +54,7 @@ class Identities:
 
     def __init__(self, client):
         self.client = client
-        self.local = is_local(client)
+        self.local = client.is_local
         self._cache = {}
 
     def of(self, path):
@@ -67,15 +78,9 @@ class Identities:
                 else:
                     yield ('inode', info.st_dev, info.st_ino)
                 return
-        key = self.volume_key(path)
-        if key is not None:
-            yield ('volume', key)
-
-    def volume_key(self, path):
-        try:
-            return self.client.conn.storageVolLookupByPath(path).key()
-        except libvirt.libvirtError:
-            return None  # no pool holds it (or it went away): the other tokens decide
+        volume = self.client.volume_by_path(path)
+        if volume is not None:  # else no pool holds it: the other tokens decide
+            yield ('volume', volume.key())
 
     def backing_of(self, path):
         """The path of the image `path` is an overlay of, or None.  Read from
@@ -84,11 +89,16 @@ class Identities:
         volume XML of the pool volume libvirt finds there."""
         if self.local:
             return _qcow2_backing(path)
-        try:
-            volume = self.client.conn.storageVolLookupByPath(path)
-            return _xml.parse_xml(volume.XMLDesc(0), 'volume XML').findtext('backingStore/path')
-        except libvirt.libvirtError:
+        volume = self.client.volume_by_path(path)
+        if volume is None:
             return None
+        try:
+            document = self.client.call('read the volume at %s' % path, volume.XMLDesc, 0)
+        except OperationFailed as exc:
+            if _vanished(exc):
+                return None
+            raise
+        return _xml.parse_xml(document, 'volume XML').findtext('backingStore/path')
 
     def chain(self, path):
         """`path` and every image below it, top first."""
@@ -132,36 +142,46 @@ def _source_path(client, element):
     if source.get('pool') and source.get('volume'):
         volume = client.volume(source.get('pool'), source.get('volume'))
         if volume is not None:
-            return volume.path()
+            return client.call('read the path of volume %s' % source.get('volume'), volume.path)
     return None
 
 
-def _disk_references(client, disk, what):
-    """(what, via, path) of a disk's source, the backingStore chain libvirt
-    reports below it, and the target of a block copy (mirror)."""
-    element, via = disk, what
+def _use(use, via, target=None):
+    """How a user uses a file: `use` (one of the constants above), the disk
+    `target` it belongs to (None for the others) and `via`, the same in words."""
+    return dict(use=use, target=target, via=via)
+
+
+def _disk_references(client, disk, what, target):
+    """(use, use of the images below, path) of a disk's source, the
+    backingStore chain libvirt reports below it, and the target of a block
+    copy (mirror)."""
+    below = _use(BACKING, 'backing chain of %s' % what, target)
+    element, use = disk, _use(DISK, what, target)
     while element is not None:
         path = _source_path(client, element)
         if path:
-            yield what, via, path
-        element, via = element.find('backingStore'), 'backing chain of %s' % what
+            yield use, below, path
+        element, use = element.find('backingStore'), below
     mirror = disk.find('mirror')
     if mirror is not None:
         path = mirror.get('file') or _source_path(client, mirror)
         if path:
-            yield what, 'mirror of %s' % what, path
+            yield _use(MIRROR, 'mirror of %s' % what, target), below, path
 
 
 def _domain_references(client, root, prefix=''):
-    """(what, via, path) of everything a domain definition reads or writes on the host."""
+    """(use, use of the images below, path) of everything a domain
+    definition reads or writes on the host."""
     for disk in root.iter('disk'):
         target = disk.find('target')
-        what = '%sdisk %s' % (prefix, target.get('dev') if target is not None else '?')
-        yield from _disk_references(client, disk, what)
-    for tag in ('kernel', 'initrd', 'dtb', 'loader', 'nvram'):
+        dev = target.get('dev') if target is not None else None
+        yield from _disk_references(client, disk, '%sdisk %s' % (prefix, dev or '?'), dev)
+    for tag in BOOT_FILES:
         for element in root.iter(tag):
             if element.text and element.text.strip().startswith('/'):
-                yield prefix + tag, prefix + tag, element.text.strip()
+                yield _use(tag, prefix + tag), _use(BACKING, 'backing chain of %s%s' % (prefix, tag)), \
+                    element.text.strip()
 
 
 class StorageUsage:
@@ -179,61 +199,65 @@ class StorageUsage:
         self.client = client
         self.ids = Identities(client)
         self.claims = []
+        self.volumes = []  # (identity tokens, pool name, volume name) of every pool volume
         for domain in client.domains():
-            try:
-                self._claim_domain(domain)
-            except libvirt.libvirtError:
-                continue  # it went away while we looked
-        for pool in client.call('list storage pools', client.conn.listAllStoragePools,
-                                libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-            try:
-                volumes = pool.listAllVolumes(0)
-            except libvirt.libvirtError:
-                continue
-            for volume in volumes:
-                try:
-                    self._claim_volume(pool.name(), volume)
-                except libvirt.libvirtError:
-                    continue
+            self._unless_vanished(self._claim_domain, domain)
+        for pool in client.active_pools():
+            for volume in self._unless_vanished(client.call, 'list volumes of pool %s' % pool.name(),
+                                                pool.listAllVolumes, 0) or []:
+                self._unless_vanished(self._claim_volume, pool.name(), volume)
 
-    def _claim(self, chain_top, user, first_via, chain_via, skip_top=False):
-        """`user` uses `chain_top` (as `first_via`) and every image below it."""
+    @staticmethod
+    def _unless_vanished(operation, *args):
+        try:
+            return operation(*args)
+        except OperationFailed as exc:
+            if not _vanished(exc):
+                raise
+            return None
+
+    def _claim(self, chain_top, user, use, below, skip_top=False):
+        """`user` uses `chain_top` (as `use`) and every image below it (as `below`)."""
         for index, path in enumerate(self.ids.chain(chain_top)):
             if index == 0 and skip_top:
                 continue
-            self.claims.append((self.ids.of(path), dict(user, via=first_via if index == 0 else chain_via,
-                                                        path=path)))
+            self.claims.append((self.ids.of(path), dict(user, path=path, **(use if index == 0 else below))))
 
     def _claim_domain(self, domain):
-        name, running = domain.name(), bool(domain.isActive())
-        documents = [domain.XMLDesc(0)]
-        if running and domain.isPersistent():
-            documents.append(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        client, name = self.client, domain.name()
+        what = 'read domain %s' % name
+        running = bool(client.call(what, domain.isActive))
+        documents = [client.call(what, domain.XMLDesc, 0)]
+        if running and client.call(what, domain.isPersistent):
+            documents.append(client.call(what, domain.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
         user = dict(kind='domain', name=name, domain=name, running=running)
         for document in documents:
-            for what, via, path in _domain_references(self.client, _xml.parse_xml(document, 'domain XML')):
-                self._claim(path, user, via, 'backing chain of %s' % what)
-        for snapshot in domain.listAllSnapshots(0):
-            root = _xml.parse_xml(snapshot.getXMLDesc(0), 'snapshot XML')
+            for use, below, path in _domain_references(client, _xml.parse_xml(document, 'domain XML')):
+                self._claim(path, user, use, below)
+        for snapshot in client.call('list the snapshots of domain %s' % name, domain.listAllSnapshots, 0):
+            root = _xml.parse_xml(client.call('read a snapshot of domain %s' % name, snapshot.getXMLDesc, 0),
+                                  'snapshot XML')
             user = dict(kind='snapshot', name=snapshot.getName(), domain=name, running=False)
             for disk in root.findall('disks/disk'):
-                for what, via, path in _disk_references(self.client, disk, 'external file of disk %s'
-                                                        % disk.get('name')):
-                    self._claim(path, user, via, 'backing chain of %s' % what)
+                for use, below, path in _disk_references(client, disk, 'external file of disk %s'
+                                                         % disk.get('name'), disk.get('name')):
+                    self._claim(path, user, use, below)
             memory = root.find('memory')
             if memory is not None and memory.get('file'):
-                self._claim(memory.get('file'), user, 'memory file', 'memory file')
+                self._claim(memory.get('file'), user, _use(MEMORY, 'memory file'), _use(MEMORY, 'memory file'))
             saved = root.find('domain')
             if saved is not None:
-                for what, via, path in _domain_references(self.client, saved, 'saved '):
-                    self._claim(path, user, via, 'backing chain of %s' % what)
+                for use, below, path in _domain_references(client, saved, 'saved '):
+                    self._claim(path, user, use, below)
 
     def _claim_volume(self, pool_name, volume):
         user = dict(kind='volume', name='%s/%s' % (pool_name, volume.name()), domain=None, running=False,
                     key=volume.key())
-        path = volume.path()
-        self.claims.append((self.ids.of(path) | {('volume', volume.key())}, dict(user, via='same file', path=path)))
-        self._claim(path, user, None, 'backing chain', skip_top=True)
+        path = self.client.call('read the path of volume %s' % user['name'], volume.path)
+        tokens = self.ids.of(path) | {('volume', volume.key())}
+        self.volumes.append((tokens, pool_name, volume.name()))
+        self.claims.append((tokens, dict(user, path=path, **_use(SAME_FILE, 'same file'))))
+        self._claim(path, user, None, _use(OVERLAY, 'backing chain'), skip_top=True)
 
     def users(self, path, key=None):
         """Every user of the file or device at `path` (of the volume `key`,
@@ -249,11 +273,26 @@ class StorageUsage:
                 found.append(dict((field, value) for field, value in user.items() if field != 'key'))
         return found
 
+    def backing_chain(self, path):
+        """The images below `path`, top first: each a dict with its path (as
+        the image above names it) and, when it is a pool volume (by identity,
+        whatever the spelling), the pool and name."""
+        chain = []
+        for below in self.ids.chain(path)[1:]:
+            tokens = self.ids.of(below)
+            pools = [(pool, name) for claim, pool, name in self.volumes if claim & tokens]
+            pool, name = pools[0] if pools else (None, None)
+            chain.append(dict(path=below, pool=pool, name=name))
+        return chain
+
 
 def volume_users(client, path, key=None):
     """Who uses the file or device at `path` (the volume `key`): a list of
-    dicts with kind (domain, snapshot or volume), name, domain, running, via
-    and path (as the user names it).  The one place that decides it."""
+    dicts with kind (domain, snapshot or volume), name, domain, running, use
+    (how: disk, backing, mirror, kernel, initrd, dtb, loader, nvram, memory,
+    same_file, overlay), target (the disk's target for disk, backing and
+    mirror uses), via (the same in words) and path (as the user names it).
+    The one place that decides it."""
     return StorageUsage(client).users(path, key)
 
 
@@ -262,7 +301,7 @@ def describe_user(user):
         return 'domain %s (%s)' % (user['name'], user['via'])
     if user['kind'] == 'snapshot':
         return 'snapshot %s of domain %s (%s)' % (user['name'], user['domain'], user['via'])
-    if user['via'] == 'same file':
+    if user['use'] == SAME_FILE:
         return 'volume %s (the same file under another name)' % user['name']
     return 'overlay volume %s' % user['name']
 

@@ -26,9 +26,8 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._streams import (
     delete_quietly, download_file, file_matches_volume, file_sha256, partial_prefix, refuse_download_target,
     remove_stale_downloads, upload_file, volume_sha256)
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._usage import is_local, refuse_if_used, running_users, volume_users
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wipe import WIPE_ALGORITHMS, while_busy, wipe_through_libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._usage import refuse_if_used, running_users, volume_users
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wipe import WIPE, WIPE_ALGORITHMS, while_busy, wipe_through_libvirt
 
 VOLUME_FORMATS = ('raw', 'qcow2')
 
@@ -56,7 +55,14 @@ VOLUME_ARGUMENT_SPEC = dict(
 )
 VOLUME_MUTUALLY_EXCLUSIVE = [('backing_volume', 'clone_from', 'content_from')]
 
-# Volumes ----------------------------------------------------------------------
+# Steps (the names users see in `actions`); WIPE comes from _wipe.
+CREATE = 'create'
+CREATE_OVERLAY = 'create_overlay'
+CLONE = 'clone'
+UPLOAD = 'upload'
+RESIZE = 'resize'
+DOWNLOAD = 'download'
+DELETE = 'delete'
 
 class VolumeSpec:
     """The declared volume, validated before anything is looked up."""
@@ -102,7 +108,9 @@ class VolumeSpec:
             raise OperationFailed('Invalid options: source_pool only applies to backing_volume or clone_from')
 
 
-class VolumeConverger:
+class VolumeConvergence:
+    """Observe the volume, plan the steps, the result and the diff, carry the steps out."""
+
     def __init__(self, client, spec, check_mode):
         self.client = client
         self.spec = spec
@@ -113,6 +121,8 @@ class VolumeConverger:
         self.facts = VolumeFacts(client, self.volume) if self.volume is not None else None
         self.label = 'volume %s/%s' % (spec.pool, spec.name)
         self.warnings = []
+        self.predicted = None  # the facts the volume will have, once planned
+        self.source = None  # the volume an overlay or clone is made of
 
     # planning -----------------------------------------------------------------
     def _source(self, name):
@@ -133,7 +143,7 @@ class VolumeConverger:
             self._refuse_smaller_than(facts, 'backing_volume', 'an overlay smaller than its backing image '
                                       'would cut off the end of the disk the guest sees')
             capacity = capacity if capacity is not None else facts.capacity
-            actions = ['create overlay']
+            actions = [CREATE_OVERLAY]
         elif spec.clone_from is not None:
             source, facts = self._source(spec.clone_from)
             fmt = fmt or facts.format
@@ -142,7 +152,7 @@ class VolumeConverger:
             self._refuse_smaller_than(facts, 'clone_from', 'a clone holds the whole source; shrink it '
                                       'afterwards with allow_shrink if you mean to cut data off')
             capacity = capacity if capacity is not None else facts.capacity
-            actions = ['clone']
+            actions = [CLONE]
         elif spec.content_from is not None:
             if not os.path.isfile(spec.content_from) or not os.access(spec.content_from, os.R_OK):
                 raise OperationFailed('Failed to create %s: content_from %s is not a readable file'
@@ -153,11 +163,11 @@ class VolumeConverger:
                 raise OperationFailed('Failed to create %s: capacity %d is smaller than content_from (%d bytes)'
                                       % (self.label, capacity, size))
             capacity = capacity if capacity is not None else size
-            actions = ['upload']
+            actions = [UPLOAD]
         else:
             if capacity is None:
                 raise OperationFailed('Failed to create %s: capacity is required to create a volume' % self.label)
-            actions = ['create']
+            actions = [CREATE]
         fmt = fmt or 'raw'
         capacity = _rounded(capacity, fmt)
         _refuse_empty_qcow2(capacity, fmt, self.label)
@@ -196,7 +206,7 @@ class VolumeConverger:
             _refuse_empty_qcow2(wanted, facts.format, self.label)
             if wanted != facts.capacity:
                 self._check_resize(wanted)
-                actions.append('resize')
+                actions.append(RESIZE)
                 predicted['capacity'] = wanted
         return actions, predicted
 
@@ -217,7 +227,7 @@ class VolumeConverger:
             return []
         refuse_download_target(self.client, target, self.label)
         if volume_changes or not file_matches_volume(self.client, self.volume, self.facts, target):
-            return ['download']
+            return [DOWNLOAD]
         return []
 
     # doing --------------------------------------------------------------------
@@ -239,32 +249,39 @@ class VolumeConverger:
     def _backing_format(self):
         return self._source(self.spec.backing_volume)[1].format or 'raw'
 
-    def _perform(self, action, predicted, source):
-        client, spec, label = self.client, self.spec, self.label
-        if action in ('create', 'create overlay'):
-            self.volume = client.call('create %s' % label, self.pool.createXML, self._volume_xml(predicted), 0)
-        elif action == 'clone':
-            self.volume = client.call('clone %s into %s' % (spec.clone_from, label), self.pool.createXMLFrom,
-                                      self._volume_xml(predicted), source, 0)
-        elif action == 'upload':
-            self.volume = self._upload(predicted)
-        elif action == 'resize':
-            flags = libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK if predicted['capacity'] < self.facts.capacity else 0
-            client.call('resize %s' % label, self.volume.resize, predicted['capacity'], flags)
-        elif action == 'download':
-            download_file(client, self.volume, spec.download_to)
-        elif action == 'wipe':
-            self.warnings.extend(wipe_through_libvirt(self.volume, label, spec.wipe))
-        elif action == 'delete':
-            self.warnings.extend(while_busy('delete %s' % label, self.volume.delete, 0))
+    def _perform(self, step):
+        {CREATE: self._create, CREATE_OVERLAY: self._create, CLONE: self._clone, UPLOAD: self._upload,
+         RESIZE: self._resize, DOWNLOAD: self._download, WIPE: self._wipe, DELETE: self._delete}[step]()
 
-    def _upload(self, predicted):
+    def _create(self):
+        self.volume = self.client.call('create %s' % self.label, self.pool.createXML,
+                                       self._volume_xml(self.predicted), 0)
+
+    def _clone(self):
+        self.volume = self.client.call('clone %s into %s' % (self.spec.clone_from, self.label),
+                                       self.pool.createXMLFrom, self._volume_xml(self.predicted), self.source, 0)
+
+    def _resize(self):
+        capacity = self.predicted['capacity']
+        flags = libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK if capacity < self.facts.capacity else 0
+        self.client.call('resize %s' % self.label, self.volume.resize, capacity, flags)
+
+    def _download(self):
+        download_file(self.client, self.volume, self.spec.download_to)
+
+    def _wipe(self):
+        self.warnings.extend(wipe_through_libvirt(self.volume, self.label, self.spec.wipe))
+
+    def _delete(self):
+        self.warnings.extend(while_busy('delete %s' % self.label, self.volume.delete, 0))
+
+    def _upload(self):
         """Upload into a temporary volume, read it back, and only then put
         it under its name, so that an interrupted or failed upload (disk
         full, SIGTERM, a dropped connection, a killed daemon) never leaves a
         volume with part of the content under the name: the next run finds
         no volume and uploads again (and removes the leftover)."""
-        client, spec, label = self.client, self.spec, self.label
+        client, spec, label, predicted = self.client, self.spec, self.label, self.predicted
         temporary_name = '%s%s' % (partial_prefix(spec.name), uuid.uuid4().hex[:8])
         temporary = client.call('create a temporary volume for %s' % label, self.pool.createXML,
                                 self._volume_xml(predicted, temporary_name), 0)
@@ -275,7 +292,7 @@ class VolumeConverger:
                 raise OperationFailed('Failed to upload %s to %s: the content read back (%d bytes, sha256 %s) is not '
                                       'what was sent (%d bytes, sha256 %s)'
                                       % (spec.content_from, label, read_size, stored, size, sent))
-            return self._publish(temporary, predicted)
+            self.volume = self._publish(temporary, predicted)
         except BaseException:
             delete_quietly(temporary)
             raise
@@ -296,7 +313,7 @@ class VolumeConverger:
         client, label = self.client, self.label
         directory, pool_type = pool_path(client, self.pool)
         source = temporary.path()
-        if pool_type in ('dir', 'fs', 'netfs') and is_local(client) and os.path.isfile(source):
+        if pool_type in ('dir', 'fs', 'netfs') and client.is_local and os.path.isfile(source):
             final = os.path.join(directory, self.spec.name)
             try:
                 os.link(source, final)
@@ -350,9 +367,7 @@ class VolumeConverger:
             self.warnings.append('Removed what interrupted earlier runs left: %s' % ', '.join(removed))
 
     def run(self):
-        watch = Stopwatch()
         spec = self.spec
-        source = None
         leftovers = self._leftover_volumes()
         redo = spec.state == 'present' and self._upload_again(leftovers)
         if not self.changes.check_mode:
@@ -361,14 +376,14 @@ class VolumeConverger:
             actions, predicted = [], None
             if self.facts is not None:
                 refuse_if_used(self.client, self.facts, 'delete %s' % self.label, spec.force, spec.allowed_users)
-                actions = (['wipe'] if spec.wipe else []) + ['delete']
+                actions = ([WIPE] if spec.wipe else []) + [DELETE]
         elif redo:
             # Only a running domain keeps it: any other user refers to content that is not complete.
             refuse_if_used(self.client, self.facts, 'upload %s again' % self.label, True)
-            actions, predicted, source = self._plan_create()
-            actions = ['delete'] + actions
+            actions, predicted, self.source = self._plan_create()
+            actions = [DELETE] + actions
         elif self.facts is None:
-            actions, predicted, source = self._plan_create()
+            actions, predicted, self.source = self._plan_create()
         else:
             actions, predicted = self._plan_existing()
         if spec.state == 'present':
@@ -376,17 +391,12 @@ class VolumeConverger:
         diff = self._diff(predicted, actions)
         result = dict(name=spec.name, pool=spec.pool, state=spec.state, actions=self.changes.actions, diff=diff,
                       warnings=self.warnings)
-        try:
-            for action in actions:
-                self.changes.apply(action, self._perform, action, predicted, source)
-        except OperationFailed as exc:
-            exc.result.update(result, changed=self.changes.changed or exc.result.get('changed', False),
-                              duration=watch.rounded())
-            raise
+        self.predicted = predicted
+        self.changes.carry_out(actions, self._perform, result)
         if spec.state == 'present' and not self.changes.check_mode:
             self.volume = self.client.volume(self.pool, spec.name)
             predicted = VolumeFacts(self.client, self.volume).result()
-        result.update(predicted or _absent_result(), changed=self.changes.changed, duration=watch.rounded())
+        result.update(predicted or _absent_result())
         return result
 
     def _diff(self, predicted, actions):
@@ -399,10 +409,10 @@ class VolumeConverger:
 
         before = view(self.facts.result() if self.facts is not None else None)
         after = view(predicted)
-        if self.spec.wipe and 'wipe' in actions:
+        if self.spec.wipe and WIPE in actions:
             after.append(('wiped with', self.spec.wipe))
         diff = [diff_entry(self.label, before, after)]
-        if 'download' in actions:
+        if DOWNLOAD in actions:
             target = self.spec.download_to
             diff.append(diff_entry('file %s' % target,
                                [('content', 'differs from %s' % self.label if os.path.exists(target) else 'absent')],
@@ -433,4 +443,4 @@ def converge_volume(client, params, check_mode):
     # One run at a time per volume (two playbooks, two AWX jobs): the second
     # waits and then finds the volume as the first left it.
     with interruptible(), client.exclusive('volume', '%s/%s' % (spec.pool, spec.name)):
-        return VolumeConverger(client, spec, check_mode).run()
+        return VolumeConvergence(client, spec, check_mode).run()

@@ -12,32 +12,30 @@ import time
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._storage import VolumeFacts, check_name, lookup_pool, refresh
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._usage import StorageUsage
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
 
 VOLUME_INFO_ARGUMENT_SPEC = dict(
     pool=dict(type='str', default='default'),
     name=dict(type='str'),
 )
 
-# Info -------------------------------------------------------------------------
-
 def volume_info(client, params):
-    watch = Stopwatch()
+    """The facts of the volume `params['name']` of the pool, or of all its
+    volumes: what the volume XML says, who uses each (`users`) and the images
+    below it (`backing_chain`), both decided by identity in `_usage`."""
     pool_name = check_name(params['pool'], 'pool name')
     name = check_name(params['name'], 'volume name')
     pool = lookup_pool(client, pool_name)
     refresh(pool)
     if name is not None:
-        volume = client.volume(pool, name)
-        if volume is None:
-            raise OperationFailed('Failed to find volume %s in pool %s: it does not exist' % (name, pool_name))
+        volume = client.require_volume(pool, name)
         volumes = [(volume, VolumeFacts(client, volume))]
     else:
         volumes = _listed_volume_facts(client, pool)
     usage = StorageUsage(client)
     facts = [dict(volume_facts.result(), name=volume.name(), pool=pool_name,
-                  users=usage.users(volume_facts.path, volume_facts.key)) for volume, volume_facts in volumes]
-    return dict(changed=False, volumes=sorted(facts, key=lambda item: item['name']), duration=watch.rounded())
+                  users=usage.users(volume_facts.path, volume_facts.key),
+                  backing_chain=usage.backing_chain(volume_facts.path)) for volume, volume_facts in volumes]
+    return dict(changed=False, volumes=sorted(facts, key=lambda item: item['name']))
 
 
 def _listed_volume_facts(client, pool, attempts=3):

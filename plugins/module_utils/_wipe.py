@@ -30,7 +30,8 @@ WIPE_ARGUMENT_SPEC = dict(
     verify=dict(type='bool', default=False),
 )
 
-# Wipe -------------------------------------------------------------------------
+# The one step (the name users see in `actions`).
+WIPE = 'wipe'
 
 def wipe_algorithm(name):
     return getattr(libvirt, 'VIR_STORAGE_VOL_WIPE_ALG_%s' % name.upper())
@@ -50,7 +51,7 @@ def while_busy(what, operation, *args, **kwargs):
         try:
             operation(*args, **kwargs)
             break
-        except libvirt.libvirtError as exc:
+        except libvirt.libvirtError as exc:  # `operation` is any call; only "busy" (see _busy) is waited out
             if not _busy(exc):
                 raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
         time.sleep(BUSY_POLL)
@@ -78,22 +79,16 @@ def wipe_through_libvirt(volume, label, algorithm):
 
 def _wipe_target(client, params):
     if params['path'] is not None:
-        try:
-            volume = client.conn.storageVolLookupByPath(params['path'])
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                raise OperationFailed('Failed to find a volume with path %s: libvirt knows no volume there'
-                                      % params['path'])
-            raise OperationFailed('Failed to look up volume %s: %s' % (params['path'], exc.get_error_message()))
+        volume = client.volume_by_path(params['path'])
+        if volume is None:
+            raise OperationFailed('Failed to find a volume with path %s: libvirt knows no volume there'
+                                  % params['path'])
         return volume, 'volume %s' % params['path']
     pool_name = check_name(params['pool'], 'pool name')
     name = check_name(params['name'], 'volume name')
     pool = lookup_pool(client, pool_name)
     refresh(pool)
-    volume = client.volume(pool, name)
-    if volume is None:
-        raise OperationFailed('Failed to find volume %s in pool %s: it does not exist' % (name, pool_name))
-    return volume, 'volume %s/%s' % (pool_name, name)
+    return client.require_volume(pool, name), 'volume %s/%s' % (pool_name, name)
 
 
 def wipe_volume(client, params, check_mode):
@@ -104,7 +99,6 @@ def wipe_volume(client, params, check_mode):
 
 
 def _wipe_volume(client, params, check_mode):
-    watch = Stopwatch()
     algorithm = params['algorithm']
     volume, label = _wipe_target(client, params)
     facts = VolumeFacts(client, volume)
@@ -117,9 +111,9 @@ def _wipe_volume(client, params, check_mode):
     result = dict(path=facts.path, algorithm=algorithm, size=facts.physical, actions=changes.actions,
                   diff=[diff_entry(label, [('content', 'all zeros' if already_zero else 'data')],
                                [('content', 'all zeros' if algorithm == 'zero' else 'overwritten (%s)' % algorithm)])])
-    try:
+    with changes.reporting(result):
         if not already_zero:
-            result['warnings'] = changes.apply('wipe', wipe_through_libvirt, volume, label, algorithm) or []
+            result['warnings'] = changes.apply(WIPE, wipe_through_libvirt, volume, label, algorithm) or []
         verified, checked = already_zero is True, facts.physical if already_zero else 0
         if params['verify'] and not check_mode and not already_zero:
             check = ZeroCheck(client, volume)
@@ -129,11 +123,7 @@ def _wipe_volume(client, params, check_mode):
                     'zeros, which only algorithm=zero leaves behind; %s overwrote it with other patterns)'
                     % (label, check.first_nonzero, algorithm), verified=False, checked_bytes=check.checked)
             verified, checked = True, check.checked
-    except OperationFailed as exc:
-        exc.result.update(result, changed=changes.changed or exc.result.get('changed', False), duration=watch.rounded())
-        raise
-    result.update(wiped_bytes=facts.physical if changes.changed else 0, verified=verified, checked_bytes=checked,
-                  changed=changes.changed, duration=watch.rounded())
+    result.update(wiped_bytes=facts.physical if changes.changed else 0, verified=verified, checked_bytes=checked)
     return result
 
 

@@ -113,11 +113,13 @@ volumes:
   type: int
   sample: 3
 actions:
-  description: The actions taken (or, in check mode, that would be taken), in order.
+  description:
+    - The actions taken (or, in check mode, that would be taken), in order.
+    - Each is one of V(define), V(build), V(start), V(stop), V(set_autostart) or V(undefine).
   returned: always
   type: list
   elements: str
-  sample: [define, build, start]
+  sample: [define, build, start, set_autostart]
 duration:
   description: Seconds the task took, measured on a monotonic clock.
   returned: always

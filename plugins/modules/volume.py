@@ -319,11 +319,14 @@ mode:
   type: str
   sample: '0600'
 actions:
-  description: The actions taken (or, in check mode, that would be taken), in order.
+  description:
+    - The actions taken (or, in check mode, that would be taken), in order.
+    - Each is one of V(create), V(create_overlay), V(clone), V(upload), V(resize), V(download), V(wipe) or
+      V(delete).
   returned: always
   type: list
   elements: str
-  sample: [create overlay]
+  sample: [create_overlay]
 duration:
   description: Seconds the task took, measured on a monotonic clock.
   returned: always

@@ -113,15 +113,51 @@ volumes:
           description: Whether the domain runs (always false for snapshots and volumes).
           type: bool
           returned: always
+        use:
+          description:
+            - How it uses the volume. V(disk) (the source of a disk; for a snapshot, an external file it
+              recorded or a disk of the definition it saved), V(backing) (an image below a disk, or below an
+              overlay volume, in its backing chain), V(mirror) (the target of a block copy), V(kernel),
+              V(initrd), V(dtb), V(loader), V(nvram), V(memory) (a snapshot's memory file), V(same_file)
+              (another volume that is the same file under another name) or V(overlay) (another volume whose
+              backing chain reaches this one).
+          type: str
+          returned: always
+          choices: [disk, backing, mirror, kernel, initrd, dtb, loader, nvram, memory, same_file, overlay]
+        target:
+          description: The target of the disk (for example V(vda)) for the uses V(disk), V(backing) and V(mirror); null otherwise.
+          type: str
+          returned: always
         via:
           description:
-            - How it uses the volume, for example V(disk vda), V(backing chain of disk vda),
+            - The same in words, for messages, for example V(disk vda), V(backing chain of disk vda),
               V(external file of disk vda), V(memory file), V(kernel), V(backing chain)
               (an overlay volume) or V(same file) (another name of the same file).
+            - Test C(use) and C(target) in a playbook, not these words.
           type: str
           returned: always
         path:
           description: The path as the user names it (may differ from the volume's path, for example through a symlink).
+          type: str
+          returned: always
+    backing_chain:
+      description:
+        - The images below the volume, top first, as qemu reads them (the qcow2 headers where the module
+          runs on the hypervisor, else libvirt's volume XML). Empty for an image without a backing file.
+      type: list
+      elements: dict
+      returned: always
+      contains:
+        path:
+          description: Path of the image.
+          type: str
+          returned: always
+        pool:
+          description: The pool of the image when it is a pool volume; null otherwise.
+          type: str
+          returned: always
+        name:
+          description: Its name in that pool; null when it is not a pool volume.
           type: str
           returned: always
 duration:

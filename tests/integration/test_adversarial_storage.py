@@ -69,8 +69,8 @@ def test_running_guest_through_a_symlinked_directory_blocks_wipe_and_delete(stor
                 wipe='zero', allowed_users=[guest.name])
     intact(guest.disk_path, digest)
     info = run_module('volume_info', name=name)['volumes'][0]
-    assert dict(kind='domain', name=guest.name, domain=guest.name, running=True, via='disk vda',
-                path=via_link) in info['users']
+    assert dict(kind='domain', name=guest.name, domain=guest.name, running=True, use='disk', target='vda',
+                via='disk vda', path=via_link) in info['users']
 
 
 def test_defined_guest_through_a_bind_mount_blocks_without_force(storage, conn, make_guest):
@@ -142,8 +142,9 @@ def test_base_of_an_external_snapshot_outside_the_pool_is_kept(storage, conn, ma
         refused('wipe', 'snapshot ext of domain %s' % guest.name, name=base, allowed_users=['someone-else'])
     intact(guest.disk_path, digest)
     users = run_module('volume_info', name=base)['volumes'][0]['users']
-    kinds = sorted((user['kind'], user['via']) for user in users)
-    assert ('domain', 'backing chain of disk vda') in kinds and ('snapshot', 'saved disk vda') in kinds
+    kinds = sorted((user['kind'], user['use'], user['target'], user['via']) for user in users)
+    assert ('domain', 'backing', 'vda', 'backing chain of disk vda') in kinds
+    assert ('snapshot', 'disk', 'vda', 'saved disk vda') in kinds
 
 
 def test_base_under_an_overlay_file_no_pool_knows_is_kept(storage, conn, make_guest):
@@ -167,7 +168,13 @@ def test_base_under_an_overlay_file_no_pool_knows_is_kept(storage, conn, make_gu
     refused('wipe', 'overlay volume default/%s' % overlay, name=base)
     intact(base_path, digest)
     users = run_module('volume_info', name=base)['volumes'][0]['users']
-    assert [(u['kind'], u['name'], u['via']) for u in users] == [('volume', 'default/' + overlay, 'backing chain')]
+    assert [(u['kind'], u['name'], u['use'], u['via']) for u in users] == [
+        ('volume', 'default/' + overlay, 'overlay', 'backing chain')]
+    # The chain below the overlay, as qemu reads it: the file no pool knows, then the pool volume.
+    chain = run_module('volume_info', name=overlay)['volumes'][0]['backing_chain']
+    assert chain == [dict(path=middle, pool=None, name=None),
+                     dict(path=os.path.join(storage.workdir, os.path.relpath(base_path, storage.workdir)),
+                          pool='default', name=base)]
 
 
 # Processes to interrupt ---------------------------------------------------------

@@ -15,12 +15,12 @@ def test_pool_lifecycle(storage, conn):
         assert (name in conn.listStoragePools()) is done
 
     result = converge('pool', verify, name=name, path=path, state='active', autostart=True)
-    assert result['actions'] == ['define', 'build', 'start', 'set autostart']
+    assert result['actions'] == ['define', 'build', 'start', 'set_autostart']
     assert result['state'] == 'active' and result['autostart'] is True and result['path'] == path
     pool = conn.storagePoolLookupByName(name)
     assert pool.isActive() and pool.autostart()
 
-    assert converge('pool', name=name, state='inactive', autostart=False)['actions'] == ['stop', 'set autostart']
+    assert converge('pool', name=name, state='inactive', autostart=False)['actions'] == ['stop', 'set_autostart']
     assert not pool.isActive() and not pool.autostart()
     assert run_module('pool', name=name, state='present')['changed'] is False  # present keeps it stopped
     refused('pool', 'it is inactive, so its volumes cannot be counted', name=name, state='absent')

@@ -119,7 +119,7 @@ def test_guest_boots_from_a_cow_overlay_of_a_base_disk(storage, make_guest):
 
 # (id, parameters, text the msg must contain); NAME is replaced by a test name.
 BAD_INPUTS = [
-    ('unknown-pool', dict(pool='lltest-no-such-pool', capacity='1M'), 'storage pool lltest-no-such-pool: it does not exist'),
+    ('unknown-pool', dict(pool='lltest-no-such-pool', capacity='1M'), 'Failed to find storage pool lltest-no-such-pool: no storage pool with that name'),
     ('nonsense-size', dict(capacity='ten gigs'), 'Invalid capacity'),
     ('unknown-unit', dict(capacity='10Q'), "unknown unit 'Q'"),
     ('negative-size', dict(capacity='-5G'), 'must not be negative'),

@@ -94,7 +94,7 @@ def test_in_use_refusal(make_guest):
 
 
 def test_wipe_bad_inputs(storage):
-    refused('wipe', 'Failed to find volume %s in pool default: it does not exist' % storage.name('none'),
+    refused('wipe', 'Failed to find volume %s in storage pool default: no volume with that name' % storage.name('none'),
             name=storage.name('none'))
     refused('wipe', 'libvirt knows no volume there', path='/tmp/lltest-not-a-volume')
     refused('wipe', 'Failed to find storage pool lltest-nopool', pool='lltest-nopool', name='x')

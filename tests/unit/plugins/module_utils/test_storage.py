@@ -114,7 +114,7 @@ def test_clone_and_overlay_plans(client):
     clone = _volume.converge_volume(client, volume_params(clone_from=source['name']), check_mode=False)
     assert clone['actions'] == ['clone'] and clone['capacity'] == 3 << 20 and clone['format'] == 'raw'
     overlay = _volume.converge_volume(client, volume_params(backing_volume=source['name']), check_mode=True)
-    assert overlay['actions'] == ['create overlay'] and overlay['format'] == 'qcow2'
+    assert overlay['actions'] == ['create_overlay'] and overlay['format'] == 'qcow2'
     assert overlay['backing'] == '/default-pool/%s' % source['name']
     with pytest.raises(OperationFailed, match='source volume missing.img does not exist in pool default-pool'):
         _volume.converge_volume(client, volume_params(backing_volume='missing.img'), check_mode=True)
@@ -123,7 +123,7 @@ def test_clone_and_overlay_plans(client):
 def test_absent_of_a_missing_volume_and_unknown_pool(client):
     result = _volume.converge_volume(client, volume_params(state='absent'), check_mode=False)
     assert result['changed'] is False and result['path'] is None
-    with pytest.raises(OperationFailed, match='storage pool nope: it does not exist'):
+    with pytest.raises(OperationFailed, match='Failed to find storage pool nope: no storage pool with that name'):
         _volume.converge_volume(client, volume_params(pool='nope', capacity='1M'), check_mode=True)
 
 
@@ -131,7 +131,7 @@ def test_pool_plans(client):
     params = pool_params(path='/lltest-pool-dir', autostart=True)
     check = _pool.converge_pool(client, params, check_mode=True)
     assert client.pool(params['name']) is None
-    assert check['actions'] == ['define', 'build', 'start', 'set autostart'] and check['state'] == 'active'
+    assert check['actions'] == ['define', 'build', 'start', 'set_autostart'] and check['state'] == 'active'
     real = _pool.converge_pool(client, params, check_mode=False)
     assert real['diff'] == check['diff'] and real['actions'] == check['actions']
     assert _pool.converge_pool(client, params, check_mode=False)['changed'] is False
@@ -163,10 +163,10 @@ def test_users_are_found_through_files_backing_chains_and_pool_volumes(client):
     name = 'users-%s' % uuid.uuid4().hex[:6]
     domain = client.conn.defineXML(DOMAIN % (name, direct['name'], by_volume['name']))
     try:
-        for path, via in (('/default-pool/%s' % direct['name'], 'disk vda'),
-                          ('/default-pool/%s' % by_volume['name'], 'disk vdb'),
-                          ('/default-pool/base.img', 'backing chain of disk vda')):
-            assert dict(kind='domain', name=name, domain=name, running=False, via=via,
+        for path, use, target, via in (('/default-pool/%s' % direct['name'], 'disk', 'vda', 'disk vda'),
+                                       ('/default-pool/%s' % by_volume['name'], 'disk', 'vdb', 'disk vdb'),
+                                       ('/default-pool/base.img', 'backing', 'vda', 'backing chain of disk vda')):
+            assert dict(kind='domain', name=name, domain=name, running=False, use=use, target=target, via=via,
                         path=path) in _usage.volume_users(client, path)
         domain.create()
         assert _usage.running_users(_usage.volume_users(client, '/default-pool/%s' % direct['name'])) == [name]
@@ -206,9 +206,8 @@ class FakeStream:
 class FakeClient:
     def __init__(self, stream):
         self.stream = stream
-        self.conn = self
 
-    def newStream(self, _flags):
+    def new_stream(self, _what):
         return self.stream
 
     @staticmethod
