@@ -203,11 +203,6 @@ class LibvirtClient:
         return self._lookup('the volume at %s' % path, libvirt.VIR_ERR_NO_STORAGE_VOL,
                             self.conn.storageVolLookupByPath, path)
 
-    def active_pools(self):
-        """Every storage pool that runs (only they can list their volumes)."""
-        return self.call('list storage pools', self.conn.listAllStoragePools,
-                         libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-
     def define_pool(self, name, xml):
         """Define the storage pool `name` as `xml` declares it; returns it."""
         return self.call('define pool %s' % name, self.conn.storagePoolDefineXML, xml, 0)

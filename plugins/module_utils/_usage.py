@@ -202,7 +202,7 @@ class StorageUsage:
         self.volumes = []  # (identity tokens, pool name, volume name) of every pool volume
         for domain in client.domains():
             self._unless_vanished(self._claim_domain, domain)
-        for pool in client.active_pools():
+        for pool in client.pools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):  # only they list volumes
             for volume in self._unless_vanished(client.call, 'list volumes of pool %s' % pool.name(),
                                                 pool.listAllVolumes, 0) or []:
                 self._unless_vanished(self._claim_volume, pool.name(), volume)
