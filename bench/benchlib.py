@@ -45,6 +45,11 @@ def _quiet(_context, _error):
 libvirt.registerErrorHandler(_quiet, None)
 
 
+def progress(message):
+    """A time-stamped line on stderr: the tables go to stdout."""
+    print('[%s] %s' % (time.strftime('%H:%M:%S'), message), file=sys.stderr, flush=True)
+
+
 def diskless_xml(name, memory_mib=16):
     """A domain that runs without an OS: no disk, no kernel (the firmware
     finds nothing to boot and idles).  Enough for a no-op converge, which
