@@ -19,15 +19,19 @@ Target (issue 12): the role at most 1.5x the raw script.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import benchlib
 
 COUNT = int(os.environ.get('BENCH_VMS', '20'))
 PREFIX = benchlib.PREFIX + 'prov-'
 BASE = PREFIX + 'base.qcow2'
-POOL = 'default'
+# A pool of its own: the other sessions' jobs on pool default (wipes,
+# uploads) would make its volume calls wait.
+POOL = PREFIX + 'pool'
 MEMORY_MIB = 64
 NAMES = ['%svm%02d' % (PREFIX, index) for index in range(COUNT)]
 
@@ -73,18 +77,23 @@ def main():
         ('raw libvirt-python script', lambda: subprocess.run(
             [sys.executable, raw, benchlib.URI, POOL, BASE, str(MEMORY_MIB)] + NAMES, check=True)),
     ]
+    pool_dir = tempfile.mkdtemp(prefix=PREFIX, dir='/var/tmp')
+    os.chmod(pool_dir, 0o755)  # QEMU (libvirt-qemu) opens the images
     try:
         with benchlib.session() as conn:
             benchlib.remove_domains(conn, PREFIX)
-            conn.storagePoolLookupByName(POOL).createXML(
-                "<volume><name>%s</name><capacity unit='MiB'>64</capacity><target><format type='qcow2'/></target>"
-                "</volume>" % BASE, 0)
+            pool = conn.storagePoolCreateXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                             % (POOL, pool_dir), 0)
             try:
+                pool.createXML("<volume><name>%s</name><capacity unit='MiB'>64</capacity>"
+                               "<target><format type='qcow2'/></target></volume>" % BASE, 0)
                 samples = benchlib.interleaved(columns, before_each=lambda _label: remove_vms(conn))
                 running = sum(1 for name in NAMES if conn.lookupByName(name).isActive())
             finally:
                 benchlib.remove_domains(conn, PREFIX)
+                pool.destroy()  # a transient pool: gone once stopped
     finally:
+        shutil.rmtree(pool_dir, ignore_errors=True)
         ansible.cleanup()
     if running != COUNT:
         raise RuntimeError('%d of %d VMs run after the last provisioning' % (running, COUNT))
