@@ -16,6 +16,8 @@ import time
 
 import libvirt
 
+import benchlib
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'testbed'))
 import ansible_module  # noqa: E402
 
@@ -25,12 +27,6 @@ ROUNDS = int(os.environ.get('BENCH_ROUNDS', '5'))
 NAME = 'lltest-bench-domain'
 XML = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
        "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><serial type='pty'/></devices></domain>" % NAME)
-
-
-def _community_path():
-    import ansible_collections.community.libvirt  # noqa: F401 -- shipped by the ansible package
-    collection_dir = list(ansible_collections.community.libvirt.__path__)[0]
-    return os.path.dirname(os.path.dirname(os.path.dirname(collection_dir)))
 
 
 def run_module(module, **params):
@@ -111,12 +107,10 @@ def running(conn):
 
 def main():
     libvirt.registerErrorHandler(lambda *_: None, None)
-    try:
-        COLLECTIONS.append(_community_path())
-        have_community = True
-    except ImportError:
-        have_community = False
-    conn = libvirt.open(URI)
+    community_dir = benchlib.community_collections_dir()
+    have_community = community_dir is not None
+    if have_community:
+        COLLECTIONS.append(community_dir)
     rows = [
         ('define+start+destroy+undefine', raw_cycle, ours_cycle, community_cycle, None),
         ('converge running, no change', raw_noop, ours_noop, community_noop, running),
@@ -124,12 +118,13 @@ def main():
     print('lifecycle.libvirt.domain benchmark: median of %d rounds, milliseconds' % ROUNDS)
     print('| scenario | raw libvirt-python | lifecycle.libvirt | community.libvirt | ours/raw | ours/community |')
     print('|---|---:|---:|---:|---:|---:|')
-    for label, raw, ours_step, community_step, setup in rows:
-        raw_ms = measure(conn, raw, setup)
-        ours_ms = measure(conn, ours_step, setup)
-        community_ms = measure(conn, community_step, setup) if have_community else float('nan')
-        print('| %s | %.1f | %.1f | %.1f | %.1fx | %.2fx |' % (
-            label, raw_ms, ours_ms, community_ms, ours_ms / raw_ms, ours_ms / community_ms))
+    with benchlib.session(URI) as conn:  # a concurrent test session's sweep leaves it alone
+        for label, raw, ours_step, community_step, setup in rows:
+            raw_ms = measure(conn, raw, setup)
+            ours_ms = measure(conn, ours_step, setup)
+            community_ms = measure(conn, community_step, setup) if have_community else float('nan')
+            print('| %s | %.1f | %.1f | %.1f | %.1fx | %.2fx |' % (
+                label, raw_ms, ours_ms, community_ms, ours_ms / raw_ms, ours_ms / community_ms))
     if not have_community:
         print('(community.libvirt not installed: run through `make bench`)')
 
