@@ -27,7 +27,7 @@ import os
 import stat
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
-from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _sizes, _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed, libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
@@ -128,7 +128,7 @@ def _describe_domain(client, domain, include_xml):
         managed_save=managed_save,
         snapshot_count=call(what, domain.snapshotNum, 0),
         vcpus=int(root.findtext('vcpu') or 0),
-        memory=_xml.scaled_bytes(memory) if memory is not None else None,
+        memory=_sizes.scaled_bytes(memory) if memory is not None else None,
         disks=[_describe_disk(disk) for disk in root.iterfind('devices/disk')],
         interfaces=[_describe_interface(interface) for interface in root.iterfind('devices/interface')],
     )

@@ -17,7 +17,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _sizes, _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import libvirt
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import WaitTimeout, wait_until
 
@@ -36,7 +36,7 @@ _HOTPLUGGABLE = (('disk', 'target', 'dev'), ('interface', 'mac', 'address'))
 
 
 def _kib(element):
-    return _xml.scaled_bytes(element) // 1024 if element is not None else None
+    return _sizes.scaled_bytes(element) // 1024 if element is not None else None
 
 
 def memory_kib(root):

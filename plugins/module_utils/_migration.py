@@ -33,7 +33,7 @@ import threading
 
 from ansible.module_utils.common.warnings import warn
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _sizes, _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes, diff_entry
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import (
     LibvirtClient, OperationFailed, libvirt, mask_uri, version_text)
@@ -375,7 +375,7 @@ def _check_memory(checks, dest, definition, offline):
     if offline:
         checks.add('free_memory', True, 'offline migration needs no memory')
         return
-    needed = _xml.scaled_bytes(definition.find('currentMemory') if definition.find('currentMemory') is not None
+    needed = _sizes.scaled_bytes(definition.find('currentMemory') if definition.find('currentMemory') is not None
                                else definition.find('memory'))
     free = dest.free_memory()
     checks.add('free_memory', free >= needed, '%d MiB needed, %d MiB free on the destination' % (
