@@ -96,6 +96,8 @@ def _origin(module):
     if module.startswith('ansible_collections.lifecycle.libvirt.'):
         name = module.rsplit('.', 1)[1]
         return 'lifecycle.libvirt ' + (name if name.startswith('_') else 'packages (__init__)')
+    if module == 'ansible.module_utils.urls':
+        return 'ansible.module_utils.urls (its own code)'
     if module.startswith('ansible.') or module == 'ansible':
         return 'ansible (module_utils.basic and what it imports)'
     if module.split('.')[0] in ('libvirt', 'libvirtmod', 'libvirtaio'):
