@@ -165,7 +165,8 @@ def _steps():
                 pass
 
         def capabilities():
-            client._capabilities = None  # pylint: disable=protected-access -- measure the read itself
+            # Forget the cached capabilities: what is measured is the read itself.
+            client._capabilities = None  # pylint: disable=protected-access
             return client.capabilities
 
         rows = [
