@@ -129,8 +129,8 @@ def report(samples, boots, have_batch):
     print()
     accelerator = 'TCG' if testbed.domain_type() == 'qemu' else 'KVM'
     print('Guests: the test guest (%d MiB, 1 vCPU, %s), booted before each timed shutdown: %d at once in %.0f s '
-          '(median), one alone in %.1f s.' % (MEMORY_MIB, accelerator, COUNT, benchlib.median(boots['all']),
-                                               benchlib.median(boots['one'])))
+          '(median), one alone in %.1f s.'
+          % (MEMORY_MIB, accelerator, COUNT, benchlib.median(boots['all']), benchlib.median(boots['one'])))
     if have_batch:
         batch = medians['batch: %d guests, one task' % COUNT]
         print('Target batch <= 2x one guest: %.2fx, %s.' % (batch / one, benchlib.verdict(batch / one, 2.0)))
