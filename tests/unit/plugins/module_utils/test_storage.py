@@ -178,6 +178,30 @@ def test_users_are_found_through_files_backing_chains_and_pool_volumes(client):
         domain.undefine()
 
 
+BOOT_DOMAIN = """<domain type='test'><name>%s</name><memory>65536</memory>
+<os><type>hvm</type><loader readonly='yes' type='pflash'>/boot-files/loader.fd</loader>
+<nvram>/boot-files/nvram.fd</nvram><kernel>/boot-files/vmlinuz</kernel><initrd>/boot-files/initrd.img</initrd></os>
+<devices><disk type='file' device='cdrom'><source file='/boot-files/install.iso'/><target dev='hdc'/></disk>
+</devices></domain>"""
+
+
+def test_each_user_says_how_it_uses_the_file(client):
+    name = 'boot-%s' % uuid.uuid4().hex[:6]
+    domain = client.conn.defineXML(BOOT_DOMAIN % name)
+    try:
+        for path, use, target, via in (('/boot-files/loader.fd', 'loader', None, 'loader'),
+                                       ('/boot-files/nvram.fd', 'nvram', None, 'nvram'),
+                                       ('/boot-files/vmlinuz', 'kernel', None, 'kernel'),
+                                       ('/boot-files/initrd.img', 'initrd', None, 'initrd'),
+                                       ('/boot-files/install.iso', 'disk', 'hdc', 'disk hdc')):
+            assert _usage.volume_users(client, path) == [
+                dict(kind='domain', name=name, domain=name, running=False, use=use, target=target, via=via,
+                     path=path)]
+        assert _usage.volume_users(client, '/boot-files/other') == []
+    finally:
+        domain.undefine()
+
+
 class FakeStream:
     """Sends data pieces and holes as recvFlags/recvHole do."""
 
