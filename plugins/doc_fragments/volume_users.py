@@ -23,6 +23,6 @@ notes:
     files and the disks of the saved definition, with their chains); and pool volumes whose
     backing chain reaches the volume, or that are the same file under another name.
   - M(lifecycle.libvirt.volume_info) lists them as C(users) of each volume, each with who (C(kind), C(name),
-    C(domain), C(running)) and how (C(use): disk, backing, mirror, kernel, initrd, dtb, loader, nvram, memory,
-    same_file or overlay; C(target): the disk's target), so a playbook can decide from fields, not words.
+    C(domain), C(running)) and how (C(use), one of disk, backing, mirror, kernel, initrd, dtb, loader, nvram,
+    memory, same_file or overlay; C(target), the disk's target), so a playbook can decide from fields, not words.
 '''

@@ -376,7 +376,7 @@ def _check_memory(checks, dest, definition, offline):
         checks.add('free_memory', True, 'offline migration needs no memory')
         return
     needed = _sizes.scaled_bytes(definition.find('currentMemory') if definition.find('currentMemory') is not None
-                               else definition.find('memory'))
+                                 else definition.find('memory'))
     free = dest.free_memory()
     checks.add('free_memory', free >= needed, '%d MiB needed, %d MiB free on the destination' % (
         needed // 2 ** 20, free // 2 ** 20))

@@ -29,7 +29,6 @@ STREAM_CHUNK = 256 * 1024
 # Seconds between two tries of a call libvirt refuses while a job holds the volume or pool.
 BUSY_POLL = 1.0
 
-# Validation -------------------------------------------------------------------
 
 def check_name(name, what):
     """Refuse names that could leave the pool's directory or cut a C string."""

@@ -21,7 +21,6 @@ from ansible_collections.lifecycle.libvirt.plugins.module_utils._usage import de
 STREAM_CHUNK = 256 * 1024
 ZEROS = bytes(STREAM_CHUNK)
 
-# Streams ----------------------------------------------------------------------
 
 @contextlib.contextmanager
 def _stream(client, what, start, *args):
@@ -69,7 +68,6 @@ def read_volume(client, volume, on_data, on_hole, length=0):
             offset += len(got)
         stream.finish()
     return offset, True
-
 
 
 def upload_file(client, volume, filename):
@@ -204,6 +202,7 @@ def file_matches_volume(client, volume, facts, filename):
 
 class _Differs(Exception):
     pass
+
 
 def partial_prefix(name):
     """Temporary volumes of an upload are named `.<name>.partial-<random>`."""

@@ -64,6 +64,7 @@ RESIZE = 'resize'
 DOWNLOAD = 'download'
 DELETE = 'delete'
 
+
 class VolumeSpec:
     """The declared volume, validated before anything is looked up."""
 
@@ -173,9 +174,9 @@ class VolumeConvergence:
         _refuse_empty_qcow2(capacity, fmt, self.label)
         directory = pool_path(self.client, self.pool)[0]
         path = os.path.join(directory, self.spec.name) if directory else None
+        mode = spec.mode if spec.mode is not None else int(DEFAULT_MODE, 8)
         predicted = dict(path=path, key=path, capacity=capacity, allocation=self.spec.allocation or 0,
-                         format=fmt, backing=backing, mode=mode_text(spec.mode if spec.mode is not None
-                                                                      else int(DEFAULT_MODE, 8)))
+                         format=fmt, backing=backing, mode=mode_text(mode))
         return actions, predicted, source
 
     def _refuse_smaller_than(self, source_facts, option, why):
@@ -414,9 +415,9 @@ class VolumeConvergence:
         diff = [diff_entry(self.label, before, after)]
         if DOWNLOAD in actions:
             target = self.spec.download_to
-            diff.append(diff_entry('file %s' % target,
-                               [('content', 'differs from %s' % self.label if os.path.exists(target) else 'absent')],
-                               [('content', 'copy of %s' % self.label)]))
+            before = 'differs from %s' % self.label if os.path.exists(target) else 'absent'
+            diff.append(diff_entry('file %s' % target, [('content', before)],
+                                   [('content', 'copy of %s' % self.label)]))
         return diff
 
 

@@ -18,6 +18,7 @@ VOLUME_INFO_ARGUMENT_SPEC = dict(
     name=dict(type='str'),
 )
 
+
 def volume_info(client, params):
     """The facts of the volume `params['name']` of the pool, or of all its
     volumes: what the volume XML says, who uses each (`users`) and the images

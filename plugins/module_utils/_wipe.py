@@ -33,6 +33,7 @@ WIPE_ARGUMENT_SPEC = dict(
 # The one step (the name users see in `actions`).
 WIPE = 'wipe'
 
+
 def wipe_algorithm(name):
     return getattr(libvirt, 'VIR_STORAGE_VOL_WIPE_ALG_%s' % name.upper())
 
@@ -110,7 +111,7 @@ def _wipe_volume(client, params, check_mode):
         already_zero = facts.allocation == 0 or ZeroCheck(client, volume).all_zero
     result = dict(path=facts.path, algorithm=algorithm, size=facts.physical, actions=changes.actions,
                   diff=[diff_entry(label, [('content', 'all zeros' if already_zero else 'data')],
-                               [('content', 'all zeros' if algorithm == 'zero' else 'overwritten (%s)' % algorithm)])])
+                                   [('content', 'all zeros' if algorithm == 'zero' else 'overwritten (%s)' % algorithm)])])
     with changes.reporting(result):
         if not already_zero:
             result['warnings'] = changes.apply(WIPE, wipe_through_libvirt, volume, label, algorithm) or []
@@ -140,4 +141,3 @@ class ZeroCheck:
             return True
         self.first_nonzero = offset + len(data) - len(data.lstrip(b'\0'))
         return False
-
