@@ -8,14 +8,12 @@ seed.  Check mode and a second run change nothing: not the objects, not
 the definition, and the image is not downloaded again."""
 
 import base64
-import http.server
 import json
 import os
 import random
 import re
 import subprocess
 import sys
-import threading
 import time
 
 import libvirt
@@ -24,6 +22,7 @@ import libvirt_qemu
 import ansible_module
 import debian_image
 import testbed
+from fileserver import serve
 
 BIN = os.path.dirname(sys.executable)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -56,24 +55,6 @@ PLAYBOOK = """
         provision_wait_timeout: %(timeout)d
         provision_vms: %(vms)s
 """
-
-
-def serve(directory, requests):
-    """An HTTP server on 127.0.0.1 serving `directory`, recording request paths."""
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=directory, **kwargs)
-
-        def do_GET(self):  # noqa: N802 - the name http.server calls
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
 
 
 def run_play(playbook, check=False):
@@ -177,7 +158,8 @@ def test_debian_cloud_image_provisioned_and_reachable(conn, prefix, tmp_path):
     assert info.get('failed') is not True, info
     address = info['domains'][0]['interfaces'][0]['addresses'][0]['address']
     known_hosts = tmp_path / 'known_hosts'
-    known_hosts.write_text(''.join('%s %s\n' % (address, ' '.join(line.split()[:2])) for line in host_keys))
+    known_hosts.write_text(''.join('%s %s\n' % (address, ' '.join(line.split()[:2])) for line in host_keys
+                                   if line.strip()))
 
     login = ssh(key, known_hosts, address, 'hostname; cat /var/lib/cloud/data/instance-id; cat ~/.ssh/authorized_keys;'
                 ' findmnt --bytes --noheadings --output SIZE /; sudo -n cloud-init status')

@@ -3,18 +3,17 @@
 structured definition (guest agent on), and a per-VM XML override."""
 
 import hashlib
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 
 import libvirt
 from lxml import etree
 
 import guest
 from conftest import URI
+from fileserver import serve
 
 BIN = os.path.dirname(sys.executable)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -28,23 +27,6 @@ PLAYBOOK = """
         provision_uri: %s
         provision_vms: %s
 """
-
-
-def serve(directory, requests):
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=directory, **kwargs)
-
-        def do_GET(self):  # noqa: N802 - the name http.server calls
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
 
 
 def run_role(tmp_path, vms):
