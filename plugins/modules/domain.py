@@ -620,23 +620,24 @@ domains:
       elements: dict
 '''
 
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._batch import batch_argument_spec, converge_task
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._batch import BatchForm
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._definition import (
     STRUCTURED_ARGUMENT_SPEC, structured_domain_spec)
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import DOMAIN_ARGUMENT_SPEC, converge_domain
 
 SINGLE_ARGUMENT_SPEC = dict(DOMAIN_ARGUMENT_SPEC, **STRUCTURED_ARGUMENT_SPEC)
+BATCH = BatchForm('domains', SINGLE_ARGUMENT_SPEC)
+ARGUMENT_SPEC = dict(SINGLE_ARGUMENT_SPEC, **BATCH.argument_spec(required_one_of=[('name', 'xml')]))
 
 
 def main():
-    batch_spec = batch_argument_spec('domains', SINGLE_ARGUMENT_SPEC, required_one_of=[('name', 'xml')])
-    module = LibvirtModule(argument_spec=dict(SINGLE_ARGUMENT_SPEC, **batch_spec),
+    module = LibvirtModule(argument_spec=ARGUMENT_SPEC,
                            required_one_of=[('name', 'xml', 'domains')],
                            mutually_exclusive=[('domains', 'name'), ('domains', 'xml')],
                            supports_check_mode=True)
-    module.run(lambda client: converge_task(
-        module.params, 'domains', SINGLE_ARGUMENT_SPEC, lambda params: structured_domain_spec(client, params),
+    module.run(lambda client: BATCH.converge(
+        module.params, lambda params: structured_domain_spec(client, params),
         lambda spec: converge_domain(client, spec, module.check_mode, module._diff), module._diff))
 
 

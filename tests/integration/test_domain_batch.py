@@ -113,7 +113,7 @@ def test_a_batch_is_refused_whole_when_it_names_a_domain_twice_or_also_a_single_
     g = make_guest()
     twice = run_module('domain', state='defined', domains=[dict(xml=g.xml), dict(name=g.name, state='absent')])
     assert twice['failed'] is True and 'domains' not in twice
-    assert twice['msg'] == ('domains names the same object more than once: %s (items 0, 1); give each one '
+    assert twice['msg'] == ('domains gives the same name more than once: %s (items 0, 1); give each one '
                             'once (nothing was done)' % g.name)
     both = run_module('domain', name=g.name, domains=[dict(xml=g.xml)])
     assert both['failed'] is True and both['msg'] == 'parameters are mutually exclusive: domains|name'

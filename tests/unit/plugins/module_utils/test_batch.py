@@ -25,18 +25,20 @@ class Spec:
 def converge(spec):
     if spec.params.get('fails'):
         raise OperationFailed('%s refused' % spec.name, changed=True, actions=['define'])
-    return dict(name=spec.name, changed=spec.params.get('changes', False), actions=[],
+    return dict(name=spec.name, changed=bool(spec.params.get('changes')), actions=[],
                 diff=[dict(before_header=spec.name, before='a', after='b')])
 
 
-def batch(items, parallel=4, diff_mode=False, converge_one=converge):
-    return _batch.converge_batch(items, 'domains', Spec, converge_one, parallel, diff_mode, lambda spec: spec.name)
+def batch(items, parallel=4, diff_mode=False, converge_one=converge, prepare=Spec):
+    form = _batch.BatchForm('domains', dict(name=dict(type='str', required=True), bad=dict(type='bool'),
+                                            fails=dict(type='bool'), changes=dict(type='bool')))
+    params = dict(name=None, bad=None, fails=None, changes=None, domains=items, parallel=parallel)
+    return form.converge(params, prepare, converge_one, diff_mode)
 
 
 def validated(params):
-    spec = dict(SINGLE, **_batch.batch_argument_spec('domains', SINGLE, required_one_of=[('name', 'xml')]))
-    result = ArgumentSpecValidator(spec).validate(params)
-    return result
+    spec = dict(SINGLE, **_batch.BatchForm('domains', SINGLE).argument_spec(required_one_of=[('name', 'xml')]))
+    return ArgumentSpecValidator(spec).validate(params)
 
 
 def test_items_are_validated_and_converted_as_the_single_form():
@@ -69,14 +71,28 @@ def test_an_item_takes_the_top_level_value_of_what_it_leaves_out():
         dict(name='a', state=None, force=False, autostart=None),
         dict(name='b', state='defined', force=None, autostart=True)])
     spec = dict((option, SINGLE[option]) for option in ('name', 'state', 'force', 'autostart'))
-    assert _batch.item_params(params, 'domains', spec) == [
+    assert _batch.BatchForm('domains', spec).item_params(params) == [
         dict(name='a', state='running', force=False, autostart=None),
         dict(name='b', state='defined', force=True, autostart=True)]
 
 
+def test_an_item_may_take_a_required_option_from_the_top_level():
+    spec = dict(domain=dict(type='str', required=True), name=dict(type='str'))
+    assert _batch.item_argument_spec(spec) == dict(domain=dict(type='str'), name=dict(type='str'))
+    form = _batch.BatchForm('snapshots', spec, identity=('domain', 'name'))
+    assert form.missing(dict(domain=None, name='s')) == ['domain']
+    assert form.missing(dict(domain='web01', name=None)) == []
+
+
+def test_an_item_without_a_required_option_fails_alone():
+    with pytest.raises(OperationFailed) as failure:
+        batch([dict(name='a'), dict(changes=True)])
+    assert str(failure.value) == '1 of 2 domains failed: domains[1]: the item gives no name, nor does the top level'
+
+
 def test_the_single_form_converges_the_top_level_options():
     params = dict(name='a', domains=None, parallel=8)
-    assert _batch.converge_task(params, 'domains', {}, Spec, converge, False)['name'] == 'a'
+    assert _batch.BatchForm('domains', {}).converge(params, Spec, converge, False)['name'] == 'a'
 
 
 def test_every_item_is_reported_in_order_and_any_change_is_the_tasks():
@@ -110,8 +126,9 @@ def test_failed_items_fail_the_task_by_name_after_the_others_converged():
 def test_an_unnamed_item_is_named_by_its_position():
     def unnamed(params):
         raise OperationFailed('Invalid domain XML')
+    form = _batch.BatchForm('domains', dict(name=dict(type='str'), xml=dict(type='str')))
     with pytest.raises(OperationFailed) as failure:
-        _batch.converge_batch([dict(name=None)], 'domains', unnamed, converge, 2, False, lambda spec: spec.name)
+        form.converge(dict(name=None, xml=None, domains=[dict(xml='<domain')], parallel=2), unnamed, converge, False)
     assert str(failure.value) == '1 of 1 domains failed: domains[0]: Invalid domain XML'
     assert failure.value.result['domains'][0]['name'] is None
 
@@ -120,7 +137,7 @@ def test_an_object_named_twice_refuses_the_batch_before_anything_is_done():
     converged = []
     with pytest.raises(OperationFailed) as failure:
         batch([dict(name='a'), dict(name='b'), dict(name='a')], converge_one=converged.append)
-    assert str(failure.value) == ('domains names the same object more than once: a (items 0, 2); give each '
+    assert str(failure.value) == ('domains gives the same name more than once: a (items 0, 2); give each '
                                   'one once (nothing was done)')
     assert converged == []
 
