@@ -30,10 +30,9 @@ description:
     check mode) and changes nothing.
 options:
   domain:
-    description: Name of the domain.
+    description: Name of the domain. Required unless O(snapshots) is given (it is then the default domain of the items).
     type: str
-    required: true
-  name:
+  name: &name
     description:
       - Name of the snapshot. It must not be empty or contain C(/), C(..) or NUL
         (libvirt puts it into the names of external overlay files).
@@ -57,7 +56,7 @@ options:
     type: str
     choices: [present, absent, reverted]
     default: present
-  description:
+  description: &description
     description: Free text stored with a new snapshot.
     type: str
   disk_only:
@@ -69,7 +68,7 @@ options:
         refuses before changing anything.
     type: bool
     default: false
-  disks:
+  disks: &disks
     description:
       - Overlay files of a disk-only snapshot, one entry per disk. Needs O(disk_only=true).
       - A target the domain does not have fails the task.
@@ -95,7 +94,7 @@ options:
     description: Ask libvirt to take the snapshot of all disks atomically or not at all.
     type: bool
     default: false
-  revert_state:
+  revert_state: &revert_state
     description:
       - State of the domain after O(state=reverted).
       - By default it is the state the snapshot was taken in - V(running) or V(paused)
@@ -111,7 +110,7 @@ options:
     type: str
     choices: [keep, delete]
     default: keep
-  keep:
+  keep: &keep
     description:
       - Retention. Keep only the newest O(keep) snapshots of the domain - those whose
         name starts with O(name_prefix), when given - and delete the older ones, one by
@@ -120,12 +119,57 @@ options:
         least 1. With O(state=absent), give O(keep) instead of O(name).
       - Age is the creation time; within one second a parent counts as older than its child.
     type: int
-  name_prefix:
+  name_prefix: &name_prefix
     description:
       - Limit O(keep) to the snapshots whose name starts with this text.
       - With O(state=present) and no O(name), the new snapshot is named this prefix
         followed by the current Unix time.
     type: str
+  snapshots:
+    description:
+      - Snapshots of many domains in one task - one module run and one connection - instead of the top-level
+        O(domain) alone, for example the same O(name) for every domain of a list.
+      - Each item takes the options of the single form; an option an item leaves out (or sets to null) takes
+        the value given at the top level of the task, so the top-level options are the defaults of every item.
+      - Up to O(parallel) domains are handled at once. Every item is converged exactly as the single form
+        converges it, with the same checks, check mode and diff. An item that fails does not stop the others;
+        the task then fails at the end, naming each failed domain and why, and RV(snapshots) reports every item.
+      - A batch that names one domain twice is refused before anything is done.
+    type: list
+    elements: dict
+    suboptions:
+      domain:
+        description: Name of the domain; the top-level O(domain) when omitted.
+        type: str
+      name: *name
+      state:
+        description: The O(state) of this item; the top-level O(state) when omitted.
+        type: str
+        choices: [present, absent, reverted]
+      description: *description
+      disk_only:
+        description: The O(disk_only) of this item; the top-level O(disk_only) when omitted.
+        type: bool
+      disks: *disks
+      quiesce:
+        description: The O(quiesce) of this item; the top-level O(quiesce) when omitted.
+        type: bool
+      atomic:
+        description: The O(atomic) of this item; the top-level O(atomic) when omitted.
+        type: bool
+      revert_state: *revert_state
+      children:
+        description: The O(children) of this item; the top-level O(children) when omitted.
+        type: str
+        choices: [keep, delete]
+      keep: *keep
+      name_prefix: *name_prefix
+  parallel:
+    description:
+      - With O(snapshots), how many domains are handled at once (each by a thread of the module, sharing its
+        connection).
+    type: int
+    default: 8
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -163,6 +207,16 @@ author:
 '''
 
 EXAMPLES = r'''
+- name: The same checkpoint of many guests in one task, several at once
+  lifecycle.libvirt.snapshot:
+    name: before-upgrade
+    description: Before the kernel upgrade
+    snapshots:
+      - domain: web01
+      - domain: web02
+      - domain: db01
+        disk_only: true
+
 - name: Checkpoint a running guest (disks and memory) before an upgrade
   lifecycle.libvirt.snapshot:
     domain: web01
@@ -207,7 +261,7 @@ EXAMPLES = r'''
 RETURN = r'''
 domain:
   description: Name of the domain.
-  returned: always
+  returned: without O(snapshots)
   type: str
   sample: web01
 snapshot:
@@ -215,7 +269,7 @@ snapshot:
     - The snapshot created, found, reverted to or deleted; null when O(state=absent) found
       none or O(keep) alone was given.
     - In check mode a snapshot to be created is the prediction, without RV(snapshot.creation_time).
-  returned: always
+  returned: without O(snapshots)
   type: dict
   contains:
     name:
@@ -256,7 +310,7 @@ snapshot:
       type: bool
 deleted:
   description: Names of the snapshots deleted (or, in check mode, to be deleted), oldest first.
-  returned: always
+  returned: without O(snapshots)
   type: list
   elements: str
   sample: [nightly-1795900000]
@@ -264,27 +318,27 @@ actions:
   description:
     - Steps taken, in order - V(create), V(delete), V(delete_with_children), V(revert),
       V(revert_running), V(revert_paused), V(stop).
-  returned: always
+  returned: without O(snapshots)
   type: list
   elements: str
   sample: [create, delete]
 state:
   description: State of the domain after the revert.
-  returned: when O(state=reverted)
+  returned: when O(state=reverted), without O(snapshots)
   type: str
   sample: running
 previous_state:
   description: State of the domain before the revert.
-  returned: when O(state=reverted)
+  returned: when O(state=reverted), without O(snapshots)
   type: str
   sample: running
 previous_snapshot:
   description: The domain's current snapshot before the revert, or null.
-  returned: when O(state=reverted)
+  returned: when O(state=reverted), without O(snapshots)
   type: str
 discarded:
   description: What the revert replaced, in words.
-  returned: when O(state=reverted)
+  returned: when O(state=reverted), without O(snapshots)
   type: str
   sample: The running state of domain web01 (disks and memory, as they were before the revert) was replaced by snapshot before-upgrade
 duration:
@@ -293,20 +347,57 @@ duration:
   type: float
   sample: 0.42
 diff:
-  description: Before and after, as shown by C(--diff).
+  description:
+    - Before and after, as shown by C(--diff).
+    - With O(snapshots), the entries of every item, in the order of the items.
   returned: when diff mode is on
   type: list
   elements: dict
+snapshots:
+  description:
+    - With O(snapshots), the result of each item, in the order of the items - the fields the single form
+      returns (RV(domain), RV(snapshot), RV(deleted), RV(actions), ...), and these.
+  returned: with O(snapshots)
+  type: list
+  elements: dict
+  contains:
+    domain:
+      description: Name of the domain.
+      type: str
+      sample: web01
+    changed:
+      description: Whether this item changed (in check mode, would change) something.
+      type: bool
+    failed:
+      description: Whether this item failed; the task fails when any did.
+      type: bool
+    msg:
+      description: Why this item failed.
+      returned: when it failed
+      type: str
+      sample: "Failed to find domain web04: no domain with that name at qemu:///system"
+    duration:
+      description: Seconds this item took (waiting for its domain's lock included).
+      returned: unless the item failed before it was converged (its options refused)
+      type: float
+      sample: 0.42
 '''
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._batch import BatchForm
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._snapshot import (
     SNAPSHOT_ARGUMENT_SPEC, SnapshotSpec, converge_snapshot)
 
+BATCH = BatchForm('snapshots', SNAPSHOT_ARGUMENT_SPEC, identity=('domain', 'name'))
+# With snapshots the top-level domain is only the items' default.
+ARGUMENT_SPEC = dict(SNAPSHOT_ARGUMENT_SPEC, domain=dict(type='str'), **BATCH.argument_spec())
+
 
 def main():
-    module = LibvirtModule(argument_spec=SNAPSHOT_ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda client: converge_snapshot(client, SnapshotSpec(module.params), module.check_mode))
+    module = LibvirtModule(argument_spec=ARGUMENT_SPEC, required_one_of=[('domain', 'snapshots')],
+                           supports_check_mode=True)
+    module.run(lambda client: BATCH.converge(
+        module.params, SnapshotSpec, lambda spec: converge_snapshot(client, spec, module.check_mode), module._diff))
 
 
 if __name__ == '__main__':
