@@ -25,6 +25,8 @@ PACKAGES=(
   cloud-init
   # makes `make test` usable on minimal images
   make rsync git
+  # setfacl: the QEMU user's own right to /dev/kvm (see below)
+  acl
 )
 
 missing=()
@@ -42,11 +44,17 @@ fi
 # when the guests use TCG this matters: libvirt re-probes QEMU on every API
 # call while /dev/kvm is readable by root but not by the QEMU user ("KVM was
 # enabled when probing ... but it is not available now"), which costs
-# seconds per call.
+# seconds per call (minutes while QEMU is probed for every call).  The right
+# is given to the QEMU user itself, as an ACL: in a container /dev/kvm is the
+# host's node, and a group number means another group in another container
+# that may chgrp it back (observed here while tests ran).
 if [ -e /dev/kvm ]; then
   if getent group kvm >/dev/null; then
     $SUDO chgrp kvm /dev/kvm
     $SUDO chmod 0660 /dev/kvm
+  fi
+  if getent passwd libvirt-qemu >/dev/null; then
+    $SUDO setfacl -m u:libvirt-qemu:rw /dev/kvm
   fi
 fi
 
