@@ -93,11 +93,14 @@ def test_a_changing_module_returns_diff_only_in_diff_mode(module, objects):
     _assert_diff_only_with_diff_mode(results)
 
 
-def test_the_domain_batch_returns_diff_only_in_diff_mode(objects):
-    results = _both_modes('domain', check=True, domains=[dict(name=objects['vm'].name, state='running')])
+@pytest.mark.parametrize('module,option,domain_option,item', [('domain', 'domains', 'name', dict(state='running')),
+                                                               ('snapshot', 'snapshots', 'domain', dict(name='diff'))])
+def test_a_batch_returns_diff_only_in_diff_mode(module, option, domain_option, item, objects):
+    item = dict(item, **{domain_option: objects['vm'].name})
+    results = _both_modes(module, check=True, **{option: [item]})
     _assert_diff_only_with_diff_mode(results)
-    assert ['diff' in item for item in results[False]['domains']] == [False]
-    assert ['diff' in item for item in results[True]['domains']] == [True]
+    assert ['diff' in each for each in results[False][option]] == [False]
+    assert ['diff' in each for each in results[True][option]] == [True]
 
 
 def test_migrate_returns_diff_only_in_diff_mode(rig, rig_guest_factory):  # noqa: F811

@@ -4,8 +4,8 @@ Every mutation a converger makes must go through `Changes.apply`, which
 skips it in check mode.  A converger that calls a mutating libvirt method
 directly would slip past every review; this test catches it.  Each module
 that changes things is run in check mode, the way Ansible runs it (its
-`main()`, its argument spec, `LibvirtModule.run`; the domain module in its
-single and its batch form), against libvirt's
+`main()`, its argument spec, `LibvirtModule.run`; the domain and snapshot
+modules in their single and their batch form), against libvirt's
 in-process test driver `test:///default` - a real libvirt driver, not a
 mock - with inputs that WOULD change things.  The driver's whole state
 (domains with their live and persistent XML, state, autostart, managed save
@@ -180,7 +180,7 @@ class Bed:
         self.tag = uuid.uuid4().hex[:6]
         self.prefix = 'gate-%s-' % self.tag
         self.third = int(self.tag[:2], 16)  # the networks' 10.199.<third>.0/24 and 10.198.<third>.0/24
-        conn.defineXML(_domain_xml(self.name('off')))
+        conn.defineXML(_domain_xml(self.name('off'), disk=self.path('off.img')))
         running = conn.defineXML(_domain_xml(self.name('on'), disk=self.path('on.img')))
         running.create()
         running.snapshotCreateXML('<domainsnapshot><name>first</name></domainsnapshot>', 0)
@@ -261,6 +261,8 @@ CASES = {
     'snapshot revert': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='reverted',
                                                      revert_state='defined')),
     'snapshot delete': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='absent')),
+    'snapshot batch': ('snapshot', lambda bed: dict(name='batch', snapshots=[dict(domain=bed.name('on')),
+                                                                              dict(domain=bed.name('off'))])),
     'snapshot retention': ('snapshot', lambda bed: dict(domain=bed.name('on'), keep=1)),
     'network new': ('network', lambda bed: dict(name=bed.name('net2'), forward_mode='nat',
                                                 bridge='gate%s1' % bed.tag,
