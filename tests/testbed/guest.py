@@ -6,6 +6,11 @@ initramfs. It boots in a few seconds under TCG and
 * prints ``LIFECYCLE-READY boots=N`` on ttyS0 when ready, N being a boot
   counter kept on the data disk ``vda`` (formatted on first boot), or 0
   without a data disk;
+* before that, prints what its cloud-init NoCloud seed declares: it mounts
+  the block device labelled ``cidata`` (an ISO 9660 CD-ROM on the IDE bus -
+  the kernel has no SATA driver - or an ISO 9660 or VFAT virtio disk)
+  read-only and prints ``LIFECYCLE-SEED instance-id=I local-hostname=H``
+  from its meta-data, or ``LIFECYCLE-SEED none`` without one;
 * powers off cleanly on the ACPI power button, unless booted with
   ``noacpi=True`` (then it ignores it, to test forced shutdown);
 * runs a root shell on ttyS1, reachable through a unix socket
@@ -35,6 +40,8 @@ GUEST_DIR = REPO_DIR / ".cache" / "guest"
 
 READY_MARKER = "LIFECYCLE-READY"
 _READY_RE = re.compile(rf"{READY_MARKER} boots=(\d+)")
+SEED_MARKER = "LIFECYCLE-SEED"
+_SEED_RE = re.compile(rf"^{SEED_MARKER} (.*?)\r?$", re.MULTILINE)
 
 
 def _attr(value: object) -> str:
@@ -173,6 +180,15 @@ def wait_marker(
                 f"after {timeout} s; log tail:\n{tail}"
             )
         time.sleep(0.1)
+
+
+def seed_reports(log_path: str | os.PathLike) -> list[str]:
+    """What the guest said about its seed at each boot of the current log, in order.
+
+    Each is ``none``, ``unreadable DEVICE`` or ``instance-id=I local-hostname=H``.
+    The guest prints it before its ready marker: wait for that first.
+    """
+    return _SEED_RE.findall(_read_text(log_path))
 
 
 class GuestShell:

@@ -15,8 +15,12 @@ set -euo pipefail
 
 # Modules the guest loads at boot (their depends= chain is added). Modules the
 # kernel has built in (ext4 and crc32c_generic in the cloud flavour) are skipped.
+# The cloud-init seed may be an ISO 9660 CD-ROM or a VFAT disk: the cloud
+# kernel has no AHCI (SATA) driver, so its CD-ROM drive is on the i440fx IDE
+# bus (ata_piix, sr_mod) or the seed is a virtio disk.
 GUEST_MODULES=(button evdev virtio_pci virtio_blk virtio_net virtio_console
-               virtio_balloon ext4 crc32c_generic)
+               virtio_balloon ext4 crc32c_generic
+               ata_piix sr_mod isofs vfat nls_cp437 nls_utf8)
 KERNEL_METAPACKAGE=linux-image-cloud-amd64
 BUSYBOX=/bin/busybox
 
@@ -84,7 +88,7 @@ pkg_modules=$pkg_root/lib/modules/$kver
 
 # --- Initramfs tree -----------------------------------------------------------
 root=$work/initramfs
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,data,tmp,root} \
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,data,seed,tmp,root} \
          "$root"/{run,var/log,var/run} "$root/lib/modules/$kver"
 install -m 0755 "$BUSYBOX" "$root/bin/busybox"
 while read -r applet; do
