@@ -1,43 +1,18 @@
 """The provision role building a VM the cloud way: its base image from a URL
-(served on 127.0.0.1), its root disk grown from it, a cloud-init seed, the
-structured definition (guest agent on), and a per-VM XML override."""
+(served on 127.0.0.1), its root disk grown from it, a cloud-init seed the
+guest reads at boot, the structured definition (guest agent on), and a per-VM
+XML override."""
 
 import hashlib
-import json
-import os
 import subprocess
-import sys
 
 import libvirt
 from lxml import etree
 
 import guest
-from conftest import URI
+from conftest import run_module
 from fileserver import serve
-
-BIN = os.path.dirname(sys.executable)
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-PLAYBOOK = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: lifecycle.libvirt.provision
-      vars:
-        provision_uri: %s
-        provision_vms: %s
-"""
-
-
-def run_role(tmp_path, vms):
-    playbook = tmp_path / 'provision.yml'
-    playbook.write_text(PLAYBOOK % (json.dumps(URI), json.dumps(vms)))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    process = subprocess.run([os.path.join(BIN, 'ansible-playbook'), str(playbook)], capture_output=True, text=True,
-                             env=env, check=False, timeout=600)
-    assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-2000:]
-    return process.stdout
+from provision_helpers import run_role, tiny_guest_vm
 
 
 def test_provision_from_a_url_with_a_seed_and_an_xml_override(conn, make_guest, domain_type, tmp_path):
@@ -85,3 +60,55 @@ def test_provision_from_a_url_with_a_seed_and_an_xml_override(conn, make_guest, 
     override = etree.fromstring(other.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
     assert override.find('devices/disk/source').get('file') == overridden.disk_path  # its own XML, not the options
     assert override.find('devices/channel') is None
+
+
+def seed_line(meta_data):
+    return 'instance-id=%(instance-id)s local-hostname=%(local-hostname)s' % meta_data
+
+
+def test_the_guest_reads_the_seed_the_play_declared_and_a_new_seed_after_a_restart(conn, make_guest, domain_type,
+                                                                                   tmp_path):
+    vm = make_guest('seed')
+    first = {'instance-id': 'iid-first', 'local-hostname': 'seeded-one'}
+    # The guest's kernel has no SATA driver: its seed CD-ROM goes on IDE.
+    declared = tiny_guest_vm(vm, domain_type, ready_marker=guest.READY_MARKER, seed_bus='ide',
+                             cloud_init=dict(user_data={'hostname': 'seeded-one'}, meta_data=first))
+    run_role(tmp_path, [declared])
+    # The role waited for the ready marker, which the guest prints after the seed line.
+    assert guest.seed_reports(vm.serial_log) == [seed_line(first)]
+    stored = etree.fromstring(conn.lookupByName(vm.name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert stored.find("devices/disk[@device='cdrom']/target").attrib == {'dev': 'hda', 'bus': 'ide'}
+    again = run_role(tmp_path, [declared])
+    assert 'changed=0' in again and 'failed=0' in again, again[-3000:]
+
+    # New content: cloud-init reads a seed at boot, so the volume says a reboot is needed. A running
+    # domain keeps the old seed open: stop it first.
+    second = {'instance-id': 'iid-second', 'local-hostname': 'seeded-two'}
+    assert run_module('domain', name=vm.name, state='defined')['changed'] is True
+    seed_volume = dict(pool='default', name=vm.name + '-seed.iso',
+                       cloud_init=dict(user_data={'hostname': 'seeded-two'}, meta_data=second))
+    seed_path = conn.storagePoolLookupByName('default').storageVolLookupByName(seed_volume['name']).path()
+    with open(seed_path, 'rb') as handle:
+        first_seed = handle.read()
+    predicted = run_module('volume', check=True, **seed_volume)
+    assert predicted['changed'] is True and predicted['reboot_required'] is True
+    with open(seed_path, 'rb') as handle:
+        assert handle.read() == first_seed  # check mode changed nothing
+    replaced = run_module('volume', **seed_volume)
+    assert replaced['changed'] is True and replaced['reboot_required'] is True, replaced
+    assert 'reboot the domains using it' in str(replaced['warnings'])
+    assert run_module('volume', **seed_volume)['changed'] is False
+
+    # Started again, the guest prints the new values (the log starts empty with the new QEMU process).
+    run_role(tmp_path, [dict(declared, cloud_init=seed_volume['cloud_init'])])
+    assert guest.seed_reports(vm.serial_log) == [seed_line(second)]
+    # A reboot of the guest alone reads the seed again: the same values.
+    assert run_module('domain', name=vm.name, state='restarted')['changed'] is True
+    vm.wait_ready(count=2)
+    assert guest.seed_reports(vm.serial_log) == [seed_line(second)] * 2
+
+
+def test_without_a_seed_the_guest_says_so(make_guest, domain_type, tmp_path):
+    vm = make_guest('noseed')
+    run_role(tmp_path, [tiny_guest_vm(vm, domain_type, ready_marker=guest.READY_MARKER)])
+    assert guest.seed_reports(vm.serial_log) == ['none']
