@@ -17,10 +17,11 @@ set -euo pipefail
 # kernel has built in (ext4 and crc32c_generic in the cloud flavour) are skipped.
 # The cloud-init seed may be an ISO 9660 CD-ROM or a VFAT disk: the cloud
 # kernel has no AHCI (SATA) driver, so its CD-ROM drive is on the i440fx IDE
-# bus (ata_piix, sr_mod) or the seed is a virtio disk.
+# bus (ata_piix, sr_mod) or the seed is a virtio disk. VFAT mounts with the
+# kernel's default code page and I/O charset (cp437, ascii).
 GUEST_MODULES=(button evdev virtio_pci virtio_blk virtio_net virtio_console
                virtio_balloon ext4 crc32c_generic
-               ata_piix sr_mod isofs vfat nls_cp437 nls_utf8)
+               ata_piix sr_mod isofs vfat nls_cp437 nls_ascii)
 KERNEL_METAPACKAGE=linux-image-cloud-amd64
 BUSYBOX=/bin/busybox
 
