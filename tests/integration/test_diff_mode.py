@@ -93,8 +93,10 @@ def test_a_changing_module_returns_diff_only_in_diff_mode(module, objects):
     _assert_diff_only_with_diff_mode(results)
 
 
-@pytest.mark.parametrize('module,option,domain_option,item', [('domain', 'domains', 'name', dict(state='running')),
-                                                               ('snapshot', 'snapshots', 'domain', dict(name='diff'))])
+@pytest.mark.parametrize('module,option,domain_option,item', [
+    ('domain', 'domains', 'name', dict(state='running')),
+    ('snapshot', 'snapshots', 'domain', dict(name='diff')),
+])
 def test_a_batch_returns_diff_only_in_diff_mode(module, option, domain_option, item, objects):
     item = dict(item, **{domain_option: objects['vm'].name})
     results = _both_modes(module, check=True, **{option: [item]})

@@ -261,8 +261,8 @@ CASES = {
     'snapshot revert': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='reverted',
                                                      revert_state='defined')),
     'snapshot delete': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='absent')),
-    'snapshot batch': ('snapshot', lambda bed: dict(name='batch', snapshots=[dict(domain=bed.name('on')),
-                                                                              dict(domain=bed.name('off'))])),
+    'snapshot batch': ('snapshot', lambda bed: dict(name='batch', snapshots=[
+        dict(domain=bed.name('on')), dict(domain=bed.name('off'))])),
     'snapshot retention': ('snapshot', lambda bed: dict(domain=bed.name('on'), keep=1)),
     'network new': ('network', lambda bed: dict(name=bed.name('net2'), forward_mode='nat',
                                                 bridge='gate%s1' % bed.tag,
