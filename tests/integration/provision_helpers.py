@@ -21,15 +21,16 @@ PLAYBOOK = """
 """
 
 
-def run_role(tmp_path, vms, expect_failure=False):
-    """Run the role with `vms`; return ansible-playbook's output. The run
-    must succeed, or with `expect_failure` fail."""
+def run_role(tmp_path, vms, expect_failure=False, check=False):
+    """Run the role with `vms` (in check mode with `check`); return
+    ansible-playbook's output. The run must succeed, or with `expect_failure`
+    fail."""
     playbook = tmp_path / 'provision.yml'
     playbook.write_text(PLAYBOOK % (json.dumps(URI), json.dumps(vms)))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    process = subprocess.run([os.path.join(BIN, 'ansible-playbook'), str(playbook)], capture_output=True, text=True,
-                             env=env, check=False, timeout=600)
+    command = [os.path.join(BIN, 'ansible-playbook'), str(playbook)] + (['--check'] if check else [])
+    process = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=600)
     output = process.stdout + process.stderr
     assert (process.returncode != 0) == expect_failure, output[-6000:]
     assert 'Traceback' not in output, output[-6000:]

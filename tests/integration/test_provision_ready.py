@@ -39,6 +39,9 @@ def test_a_vm_not_ready_in_time_fails_the_role_naming_it(conn, make_guest, domai
     assert took < 100, took  # its 5 s, not the default 120 s
     # Both were provisioned, in their states; only the readiness failed.
     assert conn.lookupByName(no_agent.name).isActive() and not conn.lookupByName(stopped.name).isActive()
+    # Nothing waits in check mode.
+    checked = run_role(tmp_path, vms, check=True)
+    assert 'changed=0' in checked and 'failed=0' in checked and 'not ready' not in checked, checked[-3000:]
 
 
 def test_a_wait_the_vm_cannot_satisfy_fails_before_anything_is_made(conn, make_guest, domain_type, tmp_path):
