@@ -19,30 +19,46 @@ releases the GIL while a call waits, so the waits of a batch (shutdowns,
 saves, restores) overlap and it costs about its slowest member.  A failing
 item does not stop the others; the task reports every item in `<option>`
 and fails at the end naming each item that failed and why.
+
+Signal handlers can only be installed from the main thread, so the batch
+installs them once (`interruptible()`) while its workers run: on SIGTERM or
+SIGINT the items not yet started never start (each fails, saying so) and the
+items running finish - a step cut off in a worker would be left half-done -
+before the task fails.  The workers' own `interruptible()` does nothing.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from concurrent.futures import ThreadPoolExecutor
+import signal
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._interrupt import SIGNALS, Interrupted, interruptible, signal_name
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch
 
 DEFAULT_PARALLEL = 8
+
+# Seconds between two looks of the main thread at the workers; a signal
+# interrupts the wait at once anyway.
+_POLL = 0.2
 
 
 class BatchForm:
     """The batch form of a module: the list option (`domains`), the single
     form's argument spec, and the options that identify an item's object -
     the first names the object itself (a domain), which one batch may hold
-    only once; those options are attributes of the prepared spec too."""
+    only once; those options are attributes of the prepared spec too.
+    `label(identity)` names the object in messages and says which items
+    are the same object (by default the first identity option's value;
+    None when the item does not say)."""
 
-    def __init__(self, option, single_spec, identity=('name',)):
+    def __init__(self, option, single_spec, identity=('name',), label=None):
         self.option = option
         self.single_spec = single_spec
         self.identity = identity
+        self.label = label or (lambda values: values[identity[0]])
 
     def argument_spec(self, **item_checks):
         """The options the batch form adds: the list option, whose items
@@ -72,9 +88,8 @@ class BatchForm:
         self._refuse_repeated(batch)
         ready = [item for item in batch if item.result is None]
         if ready:
-            with ThreadPoolExecutor(max_workers=min(params['parallel'], len(ready))) as pool:
-                for item, result in zip(ready, pool.map(lambda item: item.converged(converge), ready)):
-                    item.result = result
+            with interruptible():
+                _converge_all(ready, converge, params['parallel'])
         return self._result(batch, diff_mode)
 
     def item_params(self, params):
@@ -118,6 +133,37 @@ class BatchForm:
         return outcome
 
 
+def _converge_all(ready, converge, parallel):
+    """Converge the items, up to `parallel` at once; on an interruption
+    the items not started fail, the others finish."""
+    with ThreadPoolExecutor(max_workers=min(parallel, len(ready))) as pool:
+        # Held back while the items are handed out, so that every item has
+        # its future when the signal is handled (the workers, started
+        # meanwhile, keep them blocked: only the main thread takes them).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            try:
+                futures = [pool.submit(item.converged, converge) for item in ready]
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held back is handled here
+            _wait_all(futures)
+        except Interrupted as exc:
+            not_started = OperationFailed('not started: the task was interrupted by %s' % signal_name(exc.signum))
+            for item, future in zip(ready, futures):
+                if future.cancel():
+                    item.fail(not_started)
+            # Later signals are only counted, so this wait is not cut short.
+            _wait_all(futures)
+    for item, future in zip(ready, futures):
+        if not future.cancelled():
+            item.result = future.result()
+
+
+def _wait_all(futures):
+    while wait(futures, timeout=_POLL).not_done:
+        pass
+
+
 def item_argument_spec(single_spec):
     """The single form's argument spec without its top-level defaults and
     requirements: an item leaves to the top level what it does not give
@@ -134,7 +180,7 @@ class _Item:
         self.form = form
         self.params = params
         self.identity = dict((option, params[option]) for option in form.identity)
-        self.label = self.identity[form.identity[0]] or '%s[%d]' % (form.option, index)
+        self.label = form.label(self.identity) or '%s[%d]' % (form.option, index)
         self.spec = None
         self.result = None
 
@@ -148,7 +194,7 @@ class _Item:
             self.fail(exc)
             return
         self.identity = dict((option, getattr(self.spec, option)) for option in self.form.identity)
-        self.label = self.identity[self.form.identity[0]]
+        self.label = self.form.label(self.identity)
 
     def converged(self, converge):
         """The result of the item, with `failed` and its own `duration`."""

@@ -439,8 +439,16 @@ def _absent_result():
     return dict(path=None, key=None, capacity=None, allocation=None, format=None, backing=None, mode=None)
 
 
+def volume_label(values):
+    """The volume of a batch item, pool/name (None while it names none)."""
+    return '%s/%s' % (values['pool'], values['name']) if values['name'] is not None else None
+
+
 def converge_volume(client, params, check_mode):
-    spec = VolumeSpec(params)
+    return converge_volume_spec(client, VolumeSpec(params), check_mode)
+
+
+def converge_volume_spec(client, spec, check_mode):
     # One run at a time per volume (two playbooks, two AWX jobs): the second
     # waits and then finds the volume as the first left it.
     with interruptible(), client.exclusive('volume', '%s/%s' % (spec.pool, spec.name)):

@@ -78,30 +78,47 @@ def wipe_through_libvirt(volume, label, algorithm):
         raise
 
 
-def _wipe_target(client, params):
-    if params['path'] is not None:
-        volume = client.volume_by_path(params['path'])
-        if volume is None:
-            raise OperationFailed('Failed to find a volume with path %s: libvirt knows no volume there'
-                                  % params['path'])
-        return volume, 'volume %s' % params['path']
-    pool_name = check_name(params['pool'], 'pool name')
-    name = check_name(params['name'], 'volume name')
-    pool = lookup_pool(client, pool_name)
-    refresh(pool)
-    return client.require_volume(pool, name), 'volume %s/%s' % (pool_name, name)
+class WipeTarget:
+    """The volume a wipe names - by path, or by pool and name - looked up,
+    with its options; `path`, `pool` and `name` are libvirt's."""
+
+    def __init__(self, client, params):
+        self.params = params
+        if params['path'] is not None:
+            self.volume = client.volume_by_path(params['path'])
+            if self.volume is None:
+                raise OperationFailed('Failed to find a volume with path %s: libvirt knows no volume there'
+                                      % params['path'])
+            self.label = 'volume %s' % params['path']
+        else:
+            pool_name = check_name(params['pool'], 'pool name')
+            name = check_name(params['name'], 'volume name')
+            pool = lookup_pool(client, pool_name)
+            refresh(pool)
+            self.volume = client.require_volume(pool, name)
+            self.label = 'volume %s/%s' % (pool_name, name)
+        self.name = client.call('read the name of %s' % self.label, self.volume.name)
+        self.path = client.call('read the path of %s' % self.label, self.volume.path)
+        self.pool = client.call('find the pool of %s' % self.label, self.volume.storagePoolLookupByVolume).name()
 
 
-def wipe_volume(client, params, check_mode):
-    """Wipe one volume; a zero-wipe of a volume that already reads as zeros
-    changes nothing."""
+def wipe_label(values):
+    """The volume of a batch item: its path, or pool/name (None while it names none)."""
+    if values['path'] is not None:
+        return values['path']
+    return '%s/%s' % (values['pool'], values['name']) if values['name'] is not None else None
+
+
+def wipe_volume(client, target, check_mode):
+    """Wipe the volume of a `WipeTarget`; a zero-wipe of a volume that
+    already reads as zeros changes nothing."""
     with interruptible():
-        return _wipe_volume(client, params, check_mode)
+        return _wipe_volume(client, target, check_mode)
 
 
-def _wipe_volume(client, params, check_mode):
+def _wipe_volume(client, target, check_mode):
+    params, volume, label = target.params, target.volume, target.label
     algorithm = params['algorithm']
-    volume, label = _wipe_target(client, params)
     facts = VolumeFacts(client, volume)
     refuse_if_used(client, facts, 'wipe %s' % label, params['force'], params['allowed_users'])
     changes = Changes(check_mode)
@@ -109,7 +126,7 @@ def _wipe_volume(client, params, check_mode):
     if algorithm == 'zero':
         # Nothing allocated reads as zeros; otherwise read it to be sure.
         already_zero = facts.allocation == 0 or ZeroCheck(client, volume).all_zero
-    result = dict(path=facts.path, algorithm=algorithm, size=facts.physical, actions=changes.actions,
+    result = dict(path=facts.path, pool=target.pool, name=target.name, algorithm=algorithm, size=facts.physical, actions=changes.actions,
                   diff=[diff_entry(label, [('content', 'all zeros' if already_zero else 'data')],
                                    [('content', 'all zeros' if algorithm == 'zero' else 'overwritten (%s)' % algorithm)])])
     with changes.reporting(result):

@@ -27,8 +27,8 @@ options:
     description:
       - Name of the volume (in a directory pool, its file name).
       - Names containing C(/), C(..) or NUL are refused before anything is touched.
+      - Required unless O(volumes) is given.
     type: str
-    required: true
   state:
     description:
       - V(present) creates the volume or converges its size.
@@ -36,7 +36,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  capacity:
+  capacity: &capacity
     description:
       - Size the guest sees, as bytes (V(10737418240)) or with a unit (V(512M), V(10G),
         V(1.5GiB); K/M/G/T and KiB/MiB/... are powers of 1024, KB/MB/GB/... powers of 1000).
@@ -51,19 +51,19 @@ options:
       - A larger capacity grows an existing volume; a smaller one needs O(allow_shrink).
         A volume a running domain uses is not resized (use the guest's block resize).
     type: raw
-  allocation:
+  allocation: &allocation
     description:
       - Bytes to allocate up front when the volume is created (same units as O(capacity)).
         Default 0 - sparse. Not compared afterwards, as writes change it.
     type: raw
-  format:
+  format: &format
     description:
       - Format of a new volume. Defaults to V(qcow2) for O(backing_volume), to the source's
         format for O(clone_from) and to V(raw) otherwise.
       - An existing volume of another format is not converted; the task fails.
     type: str
     choices: [raw, qcow2]
-  mode:
+  mode: &mode
     description:
       - Permissions of a new volume's file. New volumes get V('0600') when it is not given,
         so they are not world-readable.
@@ -74,19 +74,19 @@ options:
         4095 (octal 7777) are refused.
       - libvirt cannot change an existing volume's mode; a different one fails the task.
     type: raw
-  backing_volume:
+  backing_volume: &backing_volume
     description:
       - Create the volume as a qcow2 copy-on-write overlay of this volume (a golden
         image) of O(source_pool). It is instant, and only the changes take space.
       - An existing volume with another backing file fails the task.
     type: str
-  clone_from:
+  clone_from: &clone_from
     description: Create the volume as a full copy of this volume of O(source_pool).
     type: str
-  source_pool:
+  source_pool: &source_pool
     description: Pool of O(backing_volume) or O(clone_from). Defaults to O(pool).
     type: str
-  content_from:
+  content_from: &content_from
     description:
       - Create the volume and upload this file (on the host where the module runs)
         into it through libvirt's stream API. The bytes are copied as they are, so
@@ -99,7 +99,7 @@ options:
         that does not hold this file (a copy into place cut short), it deletes that volume
         and uploads again.
     type: path
-  download_to:
+  download_to: &download_to
     description:
       - Copy the volume's content (the bytes of its file, holes kept) to this file on the
         host where the module runs, mode 0600. The file is replaced only once the whole
@@ -131,7 +131,7 @@ options:
     type: list
     elements: str
     default: []
-  wipe:
+  wipe: &wipe
     description:
       - With O(state=absent), wipe the volume with this algorithm before deleting it
         (see M(lifecycle.libvirt.wipe)).
@@ -187,6 +187,61 @@ options:
   checksum:
     description: The content's checksum, V(sha256:) followed by 64 hexadecimal digits; required with O(url).
     type: str
+  volumes:
+    description:
+      - Converge many volumes in one task - one module run and one connection - instead of the top-level
+        O(name), for example the disks of many VMs made from one golden image.
+      - Each item takes the options of the single form (not O(cloud_init), O(url) or O(checksum)); an option an
+        item leaves out (or sets to null) takes the value given at the top level of the task, so the top-level
+        options are the defaults of every item.
+      - Up to O(parallel) volumes are converged at once. Every item is converged exactly as the single form
+        converges it, with the same checks, check mode, diff and idempotency. An item that fails does not stop
+        the others; the task then fails at the end, naming each failed volume and why, and RV(volumes) reports
+        every item.
+      - A batch that names one volume (pool and name) twice is refused before anything is done. The items run
+        in any order; when one volume depends on another of the batch (an overlay of a new volume, the backing
+        file of an overlay to delete), use O(parallel=1), which converges the items one after the other, in order.
+      - On SIGTERM or SIGINT the volumes not yet started are not started (they fail, saying so); those being
+        converged finish first.
+    type: list
+    elements: dict
+    suboptions:
+      pool:
+        description: The O(pool) of this volume; the top-level O(pool) when omitted.
+        type: str
+      name:
+        description: Name of the volume; the top-level O(name) is not used with O(volumes), so every item gives it.
+        type: str
+      state:
+        description: The O(state) of this volume; the top-level O(state) when omitted.
+        type: str
+        choices: [present, absent]
+      capacity: *capacity
+      allocation: *allocation
+      format: *format
+      mode: *mode
+      backing_volume: *backing_volume
+      clone_from: *clone_from
+      source_pool: *source_pool
+      content_from: *content_from
+      download_to: *download_to
+      allow_shrink:
+        description: The O(allow_shrink) of this volume; the top-level O(allow_shrink) when omitted.
+        type: bool
+      force:
+        description: The O(force) of this volume; the top-level O(force) when omitted.
+        type: bool
+      allowed_users:
+        description: The O(allowed_users) of this volume; the top-level O(allowed_users) when omitted.
+        type: list
+        elements: str
+      wipe: *wipe
+  parallel:
+    description:
+      - With O(volumes), how many volumes are converged at once (each by a thread of the module, sharing its
+        connection).
+    type: int
+    default: 8
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -208,6 +263,18 @@ author:
 '''
 
 EXAMPLES = r'''
+- name: The system and data disks of several VMs in one task
+  lifecycle.libvirt.volume:
+    pool: default
+    format: qcow2
+    volumes:
+      - name: web01-root.qcow2
+        backing_volume: debian-12-golden.qcow2
+      - name: web02-root.qcow2
+        backing_volume: debian-12-golden.qcow2
+      - name: web01-data.qcow2
+        capacity: 20G
+
 - name: An empty 20 GiB qcow2 data disk
   lifecycle.libvirt.volume:
     pool: default
@@ -275,47 +342,47 @@ EXAMPLES = r'''
 RETURN = r'''
 name:
   description: Name of the volume.
-  returned: always
+  returned: without O(volumes)
   type: str
 pool:
   description: Name of its pool.
-  returned: always
+  returned: without O(volumes)
   type: str
 state:
   description: The declared state.
-  returned: always
+  returned: without O(volumes)
   type: str
 path:
   description: Path of the volume; null when absent.
-  returned: success
+  returned: success, without O(volumes)
   type: str
   sample: /var/lib/libvirt/images/web01-data.qcow2
 key:
   description: libvirt's key of the volume (its path in directory pools); null when absent.
-  returned: success
+  returned: success, without O(volumes)
   type: str
 capacity:
   description: Capacity in bytes; null when absent.
-  returned: success
+  returned: success, without O(volumes)
   type: int
   sample: 21474836480
 allocation:
   description: Bytes allocated on disk (in check mode, of a new volume, the requested O(allocation) or 0); null when absent.
-  returned: success
+  returned: success, without O(volumes)
   type: int
   sample: 200704
 format:
   description: Format of the volume; null when absent.
-  returned: success
+  returned: success, without O(volumes)
   type: str
   sample: qcow2
 backing:
   description: Path of the backing file of an overlay; null otherwise.
-  returned: success
+  returned: success, without O(volumes)
   type: str
 mode:
   description: Permissions of the volume's file; null when absent.
-  returned: success
+  returned: success, without O(volumes)
   type: str
   sample: '0600'
 actions:
@@ -323,7 +390,7 @@ actions:
     - The actions taken (or, in check mode, that would be taken), in order.
     - Each is one of V(create), V(create_overlay), V(clone), V(upload), V(resize), V(download), V(wipe) or
       V(delete).
-  returned: always
+  returned: without O(volumes)
   type: list
   elements: str
   sample: [create_overlay]
@@ -350,29 +417,64 @@ cloud_init_validation:
   type: str
   sample: "not validated: cloud-init is not installed where the module runs"
 diff:
-  description: Before and after, as shown by C(--diff).
+  description:
+    - Before and after, as shown by C(--diff).
+    - With O(volumes), the entries of every item, in the order of the items.
   returned: when diff mode is on
   type: list
   elements: dict
+volumes:
+  description:
+    - With O(volumes), the result of each item, in the order of the items - the fields the single form
+      returns (RV(name), RV(pool), RV(path), RV(capacity), RV(actions), ...), and these.
+  returned: with O(volumes)
+  type: list
+  elements: dict
+  contains:
+    changed:
+      description: Whether this item changed (in check mode, would change) something.
+      type: bool
+    failed:
+      description: Whether this item failed; the task fails when any did.
+      type: bool
+    msg:
+      description: Why this item failed.
+      returned: when it failed
+      type: str
+      sample: "Failed to find storage pool nope: no pool with that name at qemu:///system"
+    duration:
+      description: Seconds this item took (waiting for its volume's lock included).
+      returned: unless the item failed before it was converged (its options refused)
+      type: float
+      sample: 0.08
 '''
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._batch import BatchForm
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, converge_url_volume
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._seed import CLOUD_INIT_SPEC, converge_seed
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._volume import (
-    VOLUME_ARGUMENT_SPEC, VOLUME_MUTUALLY_EXCLUSIVE, converge_volume)
+    VOLUME_ARGUMENT_SPEC, VOLUME_MUTUALLY_EXCLUSIVE, VolumeSpec, converge_volume_spec, volume_label)
+
+BATCH = BatchForm('volumes', VOLUME_ARGUMENT_SPEC, identity=('name', 'pool'), label=volume_label)
+# With volumes the top-level name is only the items' default.
+ARGUMENT_SPEC = dict(VOLUME_ARGUMENT_SPEC, name=dict(type='str'), cloud_init=CLOUD_INIT_SPEC, **URL_ARGUMENT_SPEC)
+ARGUMENT_SPEC.update(BATCH.argument_spec(mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE))
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(VOLUME_ARGUMENT_SPEC, cloud_init=CLOUD_INIT_SPEC, **URL_ARGUMENT_SPEC),
-                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE, required_together=[('url', 'checksum')],
-                           supports_check_mode=True)
-    converge = converge_volume
-    if module.params['cloud_init'] is not None:
-        converge = converge_seed
-    elif module.params['url'] is not None:
-        converge = converge_url_volume
-    module.run(lambda client: converge(client, module.params, module.check_mode))
+    module = LibvirtModule(argument_spec=ARGUMENT_SPEC, required_one_of=[('name', 'volumes')],
+                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE + [('volumes', 'name'), ('volumes', 'cloud_init'),
+                                                                          ('volumes', 'url')],
+                           required_together=[('url', 'checksum')], supports_check_mode=True)
+    params = module.params
+    if params['cloud_init'] is not None:
+        module.run(lambda client: converge_seed(client, params, module.check_mode))
+    elif params['url'] is not None:
+        module.run(lambda client: converge_url_volume(client, params, module.check_mode))
+    else:
+        module.run(lambda client: BATCH.converge(
+            params, VolumeSpec, lambda spec: converge_volume_spec(client, spec, module.check_mode), module._diff))
 
 
 if __name__ == '__main__':

@@ -31,7 +31,7 @@ options:
     type: str
     default: default
   name:
-    description: Name of the volume. One of O(name) and O(path) is required.
+    description: Name of the volume. One of O(name), O(path) and O(volumes) is required.
     type: str
   path:
     description: Path of a volume libvirt knows, instead of O(pool) and O(name).
@@ -67,6 +67,53 @@ options:
         pattern, and the task fails after the wipe (with C(changed=true)).
     type: bool
     default: false
+  volumes:
+    description:
+      - Wipe many volumes in one task - one module run and one connection - instead of the top-level
+        O(name) or O(path), for example the disks of the VMs being decommissioned.
+      - Each item takes the options of the single form and names its volume by O(volumes[].name) (in
+        O(volumes[].pool)) or by O(volumes[].path); an option an item leaves out (or sets to null) takes the
+        value given at the top level of the task, so the top-level options are the defaults of every item.
+      - Up to O(parallel) volumes are wiped at once. Every item is wiped exactly as the single form wipes it,
+        with the same refusals (a volume in use), check mode and diff. An item that fails does not stop the
+        others; the task then fails at the end, naming each failed volume and why, and RV(volumes) reports
+        every item.
+      - Every item's volume is looked up before anything is wiped; a batch that names one volume twice (by
+        name or by path, as libvirt resolves them) is refused before anything is done.
+      - On SIGTERM or SIGINT the wipes not yet started are not started (they fail, saying so); those running
+        finish first, as libvirt cannot abort them.
+    type: list
+    elements: dict
+    suboptions:
+      pool:
+        description: The O(pool) of this volume; the top-level O(pool) when omitted.
+        type: str
+      name:
+        description: Name of the volume. One of O(volumes[].name) and O(volumes[].path) is required.
+        type: str
+      path:
+        description: Path of a volume libvirt knows, instead of O(volumes[].pool) and O(volumes[].name).
+        type: path
+      algorithm:
+        description: The O(algorithm) of this volume; the top-level O(algorithm) when omitted.
+        type: str
+        choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
+      force:
+        description: The O(force) of this volume; the top-level O(force) when omitted.
+        type: bool
+      allowed_users:
+        description: The O(allowed_users) of this volume; the top-level O(allowed_users) when omitted.
+        type: list
+        elements: str
+      verify:
+        description: The O(verify) of this volume; the top-level O(verify) when omitted.
+        type: bool
+  parallel:
+    description:
+      - With O(volumes), how many volumes are wiped at once (each by a thread of the module, sharing its
+        connection).
+    type: int
+    default: 8
 extends_documentation_fragment:
   - lifecycle.libvirt.connection
   - lifecycle.libvirt.attributes
@@ -98,6 +145,17 @@ author:
 '''
 
 EXAMPLES = r'''
+- name: Zero the disks of two retired VMs, several at once, each allowed its own VM as user
+  lifecycle.libvirt.wipe:
+    verify: true
+    volumes:
+      - name: web01-root.qcow2
+        allowed_users: [web01]
+      - name: web02-root.qcow2
+        allowed_users: [web02]
+      - path: /srv/images/web02-scratch.raw
+        allowed_users: [web02]
+
 - name: Zero a data disk and prove it
   lifecycle.libvirt.wipe:
     pool: default
@@ -115,41 +173,51 @@ EXAMPLES = r'''
 RETURN = r'''
 path:
   description: Path of the volume.
-  returned: always
+  returned: without O(volumes)
   type: str
   sample: /var/lib/libvirt/images/web01-data.qcow2
+pool:
+  description: Name of the volume's pool.
+  returned: without O(volumes)
+  type: str
+  sample: default
+name:
+  description: Name of the volume.
+  returned: without O(volumes)
+  type: str
+  sample: web01-data.qcow2
 algorithm:
   description: The algorithm used.
-  returned: always
+  returned: without O(volumes)
   type: str
   sample: zero
 size:
   description: Size of the volume's file (its physical size) in bytes.
-  returned: always
+  returned: without O(volumes)
   type: int
   sample: 1073741824
 wiped_bytes:
   description: Bytes overwritten; 0 when nothing was wiped.
-  returned: success
+  returned: success, without O(volumes)
   type: int
   sample: 1073741824
 verified:
   description: Whether the volume was read back (before or after the wipe) and holds only zeros.
-  returned: success
+  returned: success, without O(volumes)
   type: bool
 checked_bytes:
   description: Bytes read back to prove the volume is zero (holes included).
-  returned: success
+  returned: success, without O(volumes)
   type: int
   sample: 1073741824
 wipe_running:
   description: The task was interrupted while libvirtd wipes the volume; the wipe goes on there.
-  returned: when interrupted during the wipe
+  returned: when interrupted during the wipe, without O(volumes)
   type: bool
   sample: true
 actions:
   description: The actions taken (or, in check mode, that would be taken).
-  returned: always
+  returned: without O(volumes)
   type: list
   elements: str
   sample: [wipe]
@@ -159,20 +227,54 @@ duration:
   type: float
   sample: 3.2
 diff:
-  description: The content before and after, as shown by C(--diff).
+  description:
+    - The content before and after, as shown by C(--diff).
+    - With O(volumes), the entries of every item, in the order of the items.
   returned: when diff mode is on
   type: list
   elements: dict
+volumes:
+  description:
+    - With O(volumes), the result of each item, in the order of the items - the fields the single form
+      returns (RV(path), RV(pool), RV(name), RV(wiped_bytes), RV(actions), ...), and these.
+  returned: with O(volumes)
+  type: list
+  elements: dict
+  contains:
+    changed:
+      description: Whether this item changed (in check mode, would change) something.
+      type: bool
+    failed:
+      description: Whether this item failed; the task fails when any did.
+      type: bool
+    msg:
+      description: Why this item failed.
+      returned: when it failed
+      type: str
+      sample: "Failed to wipe volume default/web01-root.qcow2: running domain(s) web01 use it; stop them first"
+    duration:
+      description: Seconds this item took.
+      returned: unless the item failed before it was wiped (its volume not found)
+      type: float
+      sample: 3.2
 '''
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._batch import BatchForm
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtModule
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wipe import WIPE_ARGUMENT_SPEC, wipe_volume
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wipe import WIPE_ARGUMENT_SPEC, WipeTarget, wipe_label, wipe_volume
+
+BATCH = BatchForm('volumes', WIPE_ARGUMENT_SPEC, identity=('path', 'pool', 'name'), label=wipe_label)
+NAME_OR_PATH = [('name', 'path')]
+ARGUMENT_SPEC = dict(WIPE_ARGUMENT_SPEC, **BATCH.argument_spec(required_one_of=NAME_OR_PATH, mutually_exclusive=NAME_OR_PATH))
 
 
 def main():
-    module = LibvirtModule(argument_spec=WIPE_ARGUMENT_SPEC, required_one_of=[('name', 'path')],
-                           mutually_exclusive=[('name', 'path')], supports_check_mode=True)
-    module.run(lambda client: wipe_volume(client, module.params, module.check_mode))
+    module = LibvirtModule(argument_spec=ARGUMENT_SPEC, required_one_of=[('name', 'path', 'volumes')],
+                           mutually_exclusive=NAME_OR_PATH + [('volumes', 'name'), ('volumes', 'path')],
+                           supports_check_mode=True)
+    module.run(lambda client: BATCH.converge(
+        module.params, lambda params: WipeTarget(client, params),
+        lambda target: wipe_volume(client, target, module.check_mode), module._diff))
 
 
 if __name__ == '__main__':

@@ -1,6 +1,8 @@
 """The batch: items read as the single form, defaults from the top level,
 bounded concurrency, every item reported, failures named at the end."""
 
+import os
+import signal
 import threading
 
 import pytest
@@ -170,3 +172,44 @@ def test_parallel_bounds_the_items_converging_at_once():
 def test_parallel_must_be_positive():
     with pytest.raises(OperationFailed, match='parallel must be at least 1, got 0'):
         batch([dict(name='a')], parallel=0)
+
+
+def test_an_interruption_starts_no_more_items_and_lets_the_running_one_finish():
+    """SIGTERM reaches the main thread while a worker converges item a: a
+    finishes, b and c never start, the task fails naming them."""
+    started = []
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def interrupted_during_a(spec):
+        started.append(spec.name)
+        if spec.name == 'a':
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # only counted: a still finishes
+            threading.Event().wait(1)  # the main thread handles the signals meanwhile
+        return converge(spec)
+    with pytest.raises(OperationFailed) as failure:
+        batch([dict(name=name, changes=True) for name in 'abc'], parallel=1, converge_one=interrupted_during_a)
+    assert started == ['a']
+    assert str(failure.value) == ('2 of 3 domains failed: b: not started: the task was interrupted by SIGTERM; '
+                                  'c: not started: the task was interrupted by SIGTERM')
+    items = failure.value.result['domains']
+    assert [(item['name'], item['failed'], item['changed']) for item in items] == [
+        ('a', False, True), ('b', True, False), ('c', True, False)]
+    assert signal.getsignal(signal.SIGTERM) is handler  # the batch's handler is gone
+
+
+def test_a_label_names_objects_identified_by_several_options():
+    form = _batch.BatchForm('volumes', dict(pool=dict(type='str', default='default'),
+                                            name=dict(type='str', required=True)),
+                            identity=('name', 'pool'), label=lambda values: '%s/%s' % (values['pool'], values['name']))
+    params = dict(pool='default', name=None, parallel=2,
+                  volumes=[dict(name='a'), dict(name='a', pool='other'), dict(name='a', pool='default')])
+
+    class Volume:
+        def __init__(self, params):
+            self.pool, self.name = params['pool'], params['name']
+    with pytest.raises(OperationFailed, match=r'the same name more than once: default/a \(items 0, 2\)'):
+        form.converge(params, Volume, lambda spec: dict(changed=False), False)
+    params['volumes'].pop()
+    result = form.converge(params, Volume, lambda spec: dict(changed=False, name=spec.name, pool=spec.pool), False)
+    assert [(item['pool'], item['name']) for item in result['volumes']] == [('default', 'a'), ('other', 'a')]
