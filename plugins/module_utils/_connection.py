@@ -115,9 +115,10 @@ def uri_secrets(uri):
 class OperationFailed(Exception):
     """A failure to report as the task's `msg`; `result` adds fields to it."""
 
-    def __init__(self, msg, libvirt_code=None, **result):
+    def __init__(self, msg, libvirt_code=None, libvirt_message=None, **result):
         super(OperationFailed, self).__init__(msg)
         self.libvirt_code = libvirt_code  # libvirt's error code, when libvirt failed
+        self.libvirt_message = libvirt_message  # and its own words
         self.result = result
 
 
@@ -156,7 +157,8 @@ class LibvirtClient:
                 return operation(*args)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() not in transient or attempt == TRANSIENT_ATTEMPTS:
-                    raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code())
+                    raise OperationFailed('Failed to %s: %s' % (what, exc.get_error_message()), exc.get_error_code(),
+                                          exc.get_error_message())
             time.sleep(TRANSIENT_PAUSE_SECONDS)
 
     def _lookup(self, what, not_found_code, operation, *args):
@@ -262,6 +264,39 @@ class LibvirtClient:
 
     def domains(self):
         return self.call('list domains', self.conn.listAllDomains, 0)
+
+    def define_domain(self, xml_text, name):
+        """Define (or redefine) the persistent domain `name` from its XML.
+        As `virsh define` does: libvirt's parser decides, not the schema
+        (libvirt 9.0's schema refuses XML its parser accepts)."""
+        return self.call('define domain %s' % name, self.conn.defineXML, xml_text)
+
+    def create_domain(self, xml_text, flags, name):
+        """Create the transient domain `name` from its XML, running (or
+        paused, with VIR_DOMAIN_START_PAUSED)."""
+        return self.call('create domain %s' % name, self.conn.createXML, xml_text, flags)
+
+    def restore_domain(self, path, flags, name):
+        """Restore the domain `name` from the save image `path`; the domain."""
+        self.call('restore domain %s from %s' % (name, path), self.conn.restoreFlags, path, None, flags)
+        return self.domain(name)
+
+    def save_image_xml(self, path):
+        """The domain XML inside the save image `path`, or None when libvirt
+        says there is no such file."""
+        try:
+            return self.conn.saveImageGetXMLDesc(path, 0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_int1() == errno.ENOENT:
+                return None
+            raise OperationFailed('Failed to read save image %s: %s' % (path, exc.get_error_message()),
+                                  exc.get_error_code(), exc.get_error_message())
+
+    def domain_capabilities(self, what, emulator=None, arch=None, machine=None, virt_type=None):
+        """The domain capabilities XML of this host for that emulator, arch,
+        machine and domain type (None: libvirt's default); `what` names the
+        task it is read for in the error."""
+        return self.call(what, self.conn.getDomainCapabilities, emulator, arch, machine, virt_type, 0)
 
     def is_active(self, domain):
         """Whether `domain` runs; a transient domain that stopped is gone."""

@@ -335,7 +335,7 @@ def _resolve_disk(client, disk, index):
             raise DefinitionError('%s: no volume %s in pool %s' % (what, disk['volume'], disk['pool']))
         resolved.update(type='volume', format=disk['format'] or _volume_format(client, volume))
         return resolved
-    volume = _volume_at(client, disk['path'])
+    volume = client.volume_by_path(disk['path'])
     if volume is None:
         raise DefinitionError('%s: %s is not a volume of any storage pool at %s (refresh the pool, or create '
                               'the volume with lifecycle.libvirt.volume)' % (what, disk['path'], client.uri))
@@ -343,16 +343,6 @@ def _resolve_disk(client, disk, index):
     resolved.update(type='block' if volume_type == libvirt.VIR_STORAGE_VOL_BLOCK else 'file',
                     format=disk['format'] or _volume_format(client, volume))
     return resolved
-
-
-def _volume_at(client, path):
-    """The volume libvirt knows at `path` (its own lookup, by path), or None."""
-    try:
-        return client.conn.storageVolLookupByPath(path)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            return None
-        raise OperationFailed('Failed to look up the volume at %s: %s' % (path, exc.get_error_message()))
 
 
 def _volume_format(client, volume):
@@ -377,8 +367,8 @@ def _resolve_interface(client, interface, index):
 
 def _check_host_can(client, d):
     """Refuse what the host's domain capabilities say it cannot run."""
-    text = client.call('read the domain capabilities of %s (%s)' % (client.uri, d['virt_type']),
-                       client.conn.getDomainCapabilities, None, d['arch'], d['machine'], d['virt_type'], 0)
+    text = client.domain_capabilities('read the domain capabilities of %s (%s)' % (client.uri, d['virt_type']),
+                                      None, d['arch'], d['machine'], d['virt_type'])
     capabilities = _xml.parse_xml(text, 'domain capabilities')
 
     def values(path):

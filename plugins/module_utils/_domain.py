@@ -3,10 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Converging one domain to its declared state and definition.
 
-`converge_domain` observes the domain, plans the steps with the pure planner
-in `_states`, predicts the result and diff from the plan, then carries the
-steps out through `Changes` (which skips them in check mode).  A list of
-specs can be converged with the same client one after another.
+`converge_domain` observes the domain (the facts of `_domain_plan`), plans
+with the pure `_domain_plan.plan_domain`, predicts the result and diff from
+the plan, then carries the steps out through `Changes` (which skips them in
+check mode), one operation per step.  Several domains can be converged with
+the same client, one after another or in threads: a convergence keeps its
+state in its own object.
 
 A convergence holds the domain's lock (`LibvirtClient.exclusive`), so two
 runs converging one domain take turns; when a step is refused because the
@@ -23,14 +25,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import functools
 import os
 import stat
 
+from ansible_collections.lifecycle.libvirt.plugins.module_utils import _domain_plan as P
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _sizes, _xml
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._changes import Changes, diff_entry
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import LibvirtClient, OperationFailed, libvirt
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import Stopwatch, WaitTimeout, wait_until
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import WaitTimeout, wait_until
 
 # A step refused because the domain changed under us (another actor) is
 # retried from a new observation at most this many times in all.
@@ -56,9 +60,6 @@ DOMAIN_ARGUMENT_SPEC = dict(
     save_file=dict(type='path'),
     restart_on_change=dict(type='bool', default=False),
 )
-
-# Steps after which the domain runs a fresh QEMU process from its definition.
-_FRESH_START_STEPS = (S.CREATE, S.CREATE_PAUSED)
 
 
 class DomainSpec:
@@ -93,14 +94,12 @@ class DomainSpec:
                                   '(persistent=false) exists only while it runs')
 
 
-def converge_domain(client, spec, check_mode, diff_mode=False):
-    """Bring one domain to `spec`; return the module result (with `diff`
-    when `diff_mode`)."""
+def converge_domain(client, spec, check_mode):
+    """Bring one domain to `spec`; return the module result (with `diff`:
+    LibvirtModule.run keeps it only under --diff).  A failure raises
+    OperationFailed carrying the result known so far."""
     with client.exclusive('domain', spec.name):
-        result = _DomainConvergence(client, spec, Changes(check_mode)).run()
-    if not diff_mode:
-        result.pop('diff')
-    return result
+        return DomainConvergence(client, spec, Changes(check_mode)).run()
 
 
 def describe_domains(client, name=None, include_xml=False):
@@ -175,7 +174,7 @@ class SaveFile:
         if client.is_local:
             self._examine_local()
         else:
-            self._read_image(remote=True)
+            self._read_image()
 
     def _examine_local(self):
         path = self.path
@@ -204,20 +203,21 @@ class SaveFile:
         if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
             self.unusable = 'was replaced while it was examined'
         elif magic == SAVE_IMAGE_MAGIC:
-            self.mtime_ns = opened.st_mtime_ns
-            self._read_image(remote=False)
+            if self._read_image():
+                self.mtime_ns = opened.st_mtime_ns
         elif magic != PARTIAL_SAVE_IMAGE_MAGIC:
             self.unusable = 'exists and is not a libvirt save image'
         # else an incomplete image an interrupted save left: it may be overwritten
 
-    def _read_image(self, remote):
+    def _read_image(self):
         try:
-            text = self.client.conn.saveImageGetXMLDesc(self.path, 0)
-        except libvirt.libvirtError as exc:
-            if not (remote and exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_int1() == errno.ENOENT):
-                self.unusable = 'is not a complete libvirt save image (%s)' % exc.get_error_message()
-            return
-        self.image = _xml.parse_xml(text, 'save image XML')
+            text = self.client.save_image_xml(self.path)
+        except OperationFailed as exc:
+            self.unusable = 'is not a complete libvirt save image (%s)' % exc.libvirt_message
+            return False
+        if text is not None:  # else there is no such file
+            self.image = _xml.parse_xml(text, 'save image XML')
+        return text is not None
 
     def holds(self, domain, name):
         """Whether this is a complete image of `domain` (by uuid), or of the
@@ -243,16 +243,17 @@ class SaveFile:
                 continue  # a missing disk makes the restore fail with libvirt's own message
         return None
 
-    def refuse_overwrite(self, domain, name):
-        """Fail unless saving `domain` there destroys nothing but an older
-        (or incomplete) save image of the same domain."""
+    def overwrite_refusal(self, domain, name):
+        """Why saving `domain` there would destroy more than an older (or
+        incomplete) save image of the same domain; None when it would not."""
         what = 'Refusing to save domain %s to %s: it' % (name, self.path)
         if self.unusable:
-            raise OperationFailed('%s %s; give a path that does not exist yet, or an earlier save image of '
-                                  'this domain' % (what, self.unusable))
+            return ('%s %s; give a path that does not exist yet, or an earlier save image of this domain'
+                    % (what, self.unusable))
         if self.image is not None and not self.holds(domain, name):
-            raise OperationFailed('%s holds the saved memory of another domain (%s, uuid %s)' % (
-                what, self.image.findtext('name'), self.image.findtext('uuid')))
+            return '%s holds the saved memory of another domain (%s, uuid %s)' % (
+                what, self.image.findtext('name'), self.image.findtext('uuid'))
+        return None
 
     def protect(self):
         """Make the file (on a local hypervisor) readable by its owner only:
@@ -284,7 +285,10 @@ def _file_kind(mode):
     return 'special file'
 
 
-class _DomainConvergence:
+class DomainConvergence:
+    """Observe the domain (DomainFacts), plan (the pure `plan_domain`),
+    predict, and carry the plan out, one operation per step."""
+
     def __init__(self, client, spec, changes):
         self.client = client
         self.spec = spec
@@ -292,7 +296,36 @@ class _DomainConvergence:
         self.name = spec.name
         self.domain = None
         self.save_file = None
+        self.stored = None  # the stored definition (an element), when compared
+        self.reconciliation = None  # of the declared XML with it
+        self.define_text = None  # the XML the define and create steps hand libvirt
         self._normalised = None
+        on = self._on_domain
+        self.operations = {
+            S.DEFINE: self._define,
+            S.CREATE: functools.partial(self._create, 0),
+            S.CREATE_PAUSED: functools.partial(self._create, libvirt.VIR_DOMAIN_START_PAUSED),
+            S.START: self._start,
+            S.START_PAUSED: functools.partial(on, 'start domain %s', 'createWithFlags', libvirt.VIR_DOMAIN_START_PAUSED),
+            S.RESUME: functools.partial(on, 'resume domain %s', 'resume'),
+            S.SUSPEND: functools.partial(on, 'pause domain %s', 'suspend'),
+            S.WAKEUP: functools.partial(on, 'wake up domain %s', 'pMWakeup', 0),
+            S.SHUTDOWN: self._shutdown,
+            S.DESTROY: functools.partial(on, 'destroy domain %s', 'destroy'),
+            S.REBOOT: functools.partial(on, 'reboot domain %s', 'reboot', 0),
+            S.MANAGED_SAVE: functools.partial(on, 'save domain %s', 'managedSave', 0),
+            S.SAVE_TO_FILE: self._save_to_file,
+            S.RESTORE: functools.partial(self._restore, libvirt.VIR_DOMAIN_SAVE_RUNNING),
+            S.RESTORE_PAUSED: functools.partial(self._restore, libvirt.VIR_DOMAIN_SAVE_PAUSED),
+            S.UNDEFINE: functools.partial(
+                on, 'undefine domain %s', 'undefineFlags',
+                libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM),
+            S.MAKE_TRANSIENT: functools.partial(on, 'make domain %s transient', 'undefineFlags',
+                                                libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM),
+            S.SET_AUTOSTART: self._set_autostart,
+        }
+        self.operations.update((step, functools.partial(self._grow_live, step)) for step in S.LIVE_STEPS)
 
     def _normalised_declaration(self):
         """The declared XML as libvirt's parser stores it (once per run)."""
@@ -311,23 +344,29 @@ class _DomainConvergence:
         return _xml.reconcile(self.spec.declared, stored, self.client.machine_aliases, self._normalised_declaration())
 
     # observing ----------------------------------------------------------------
-    def _observe(self):
+    def _observed_state(self):
         self.domain = self.client.domain(self.name)
-        domain = self.domain
-        active = domain is not None and self.client.is_active(domain)
         file_image = False
         if self.spec.save_file:
             self.save_file = SaveFile(self.client, self.spec.save_file)
             # An image older than the disks is not this domain's state any
             # more (it ran since): a run that restored it does not again.
-            file_image = (not active and self.save_file.holds(domain, self.name)
-                          and self.save_file.newer_disk() is None)
-        if domain is None:
-            return S.observed_state(False, file_image=file_image)
-        state_code = self.client.call('read the state of %s' % self.name, domain.state)[0]
-        persistent = bool(self.client.call('read %s' % self.name, domain.isPersistent))
-        managed_save = persistent and bool(self.client.call('read %s' % self.name, domain.hasManagedSaveImage, 0))
-        return S.observed_state(True, state_code, persistent, managed_save, file_image)
+            file_image = (not (self.domain is not None and self.client.is_active(self.domain))
+                          and self.save_file.holds(self.domain, self.name) and self.save_file.newer_disk() is None)
+        return self.client.observed_state(self.domain, file_image)
+
+    def _observe(self):
+        """The DomainFacts the planner takes; keeps the domain, the save file
+        and the reconciliation of the stored definition for carrying out."""
+        observed = self._observed_state()
+        self.stored, self.reconciliation = self._reconcile_definition(observed)
+        save_file = None
+        if self.save_file is not None:
+            save_file = P.SaveFileFacts(
+                self.save_file.overwrite_refusal(self.domain, self.name),
+                self.save_file.newer_disk() if self.save_file.holds(self.domain, self.name) else None)
+        return P.DomainFacts(observed, self.reconciliation.differences if self.reconciliation else None,
+                             self._autostart(observed), self._live_facts(observed), save_file)
 
     def _xml(self, flags=0):
         return self.client.call('read the XML of %s' % self.name, self.domain.XMLDesc, flags | libvirt.VIR_DOMAIN_XML_SECURE)
@@ -337,37 +376,51 @@ class _DomainConvergence:
             return False
         return bool(self.client.call('read autostart of %s' % self.name, self.domain.autostart))
 
-    # planning -----------------------------------------------------------------
     def _reconcile_definition(self, observed):
-        """Compare the declared XML with the stored definition.  Returns
-        (current definition element or None, reconciliation or None)."""
+        """(the stored definition, its reconciliation with the declared XML),
+        or (None, None) when there is nothing to compare."""
         if self.spec.declared is None or not observed.exists or self.spec.state == S.ABSENT:
             return None, None
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if observed.persistent else 0
-        current = _xml.parse_xml(self._xml(flags), 'libvirt XML')
-        return current, self._reconcile(current)
+        stored = _xml.parse_xml(self._xml(flags), 'libvirt XML')
+        return stored, self._reconcile(stored)
 
-    def _live_definition_after(self, observed, steps):
-        """The XML the running QEMU process will have after `steps`: the
-        current one if it keeps running, a save image's if one is restored,
-        None if the domain ends stopped or starts afresh from its definition."""
-        if self.spec.state not in (S.RUNNING, S.PAUSED, S.RESTARTED) or self.spec.declared is None:
+    def _live_facts(self, observed):
+        """LiveFacts of the QEMU process that goes on running: the current
+        one, or the one a save image restores (from a saved state the plan
+        never boots afresh).  None when the domain is not to run or nothing
+        is declared."""
+        if self.spec.state not in P.RUNNING_TARGETS or self.spec.declared is None:
             return None
-        if observed.state == S.SAVED:
-            if observed.image == S.FILE_IMAGE:
-                return self.client.call('read save image %s' % self.spec.save_file,
-                                        self.client.conn.saveImageGetXMLDesc, self.spec.save_file, 0)
-            return self.client.call('read the managed save image of %s' % self.name,
+        if observed.state == S.SAVED and observed.image == S.FILE_IMAGE:
+            text = self.client.save_image_xml(self.spec.save_file)
+        elif observed.state == S.SAVED:
+            text = self.client.call('read the managed save image of %s' % self.name,
                                     self.domain.managedSaveGetXMLDesc, 0)
-        if observed.state in (S.RUNNING, S.PAUSED, S.PMSUSPENDED) and not any(s in _FRESH_START_STEPS for s in steps):
-            return self._xml()
-        return None
+        elif observed.state in (S.RUNNING, S.PAUSED, S.PMSUSPENDED):
+            text = self._xml()
+        else:
+            return None
+        live = _xml.parse_xml(text, 'libvirt XML')
+        if not self._reconcile(live).changed:
+            return P.LiveFacts(False)
+        if observed.state != S.RUNNING:
+            return P.LiveFacts(True)
+        # Only a running guest answers the balloon and sees what is plugged in.
+        from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live  # only when something changes
 
-    def _differs_from_live(self, live_xml):
-        if live_xml is None:
-            return False
-        live = _xml.parse_xml(live_xml, 'libvirt XML')
-        return self._reconcile(live).changed
+        growth = _live.Growth(live, self.reconciliation.merged)
+        return P.LiveFacts(True, growth.steps, self._reconcile(growth.predicted_live(live)).changed)
+
+    # planning -----------------------------------------------------------------
+    def _plan(self, facts):
+        try:
+            plan = P.plan_domain(facts, self.spec)
+        except S.PlanError as exc:
+            raise OperationFailed(str(exc))
+        if self.spec.declared is not None and plan.builds_from_xml:
+            self._preflight(self.reconciliation.merged if self.reconciliation is not None else self.spec.declared)
+        return plan
 
     def _preflight(self, definition):
         """Catch, in check mode too, what would make libvirt refuse the XML:
@@ -378,211 +431,110 @@ class _DomainConvergence:
         os_type = definition.find('os/type')
         arch = os_type.get('arch') if os_type is not None else None
         for machine in (None, os_type.get('machine') if os_type is not None else None):
-            self.client.call('define domain %s' % self.name, self.client.conn.getDomainCapabilities,
-                             definition.findtext('devices/emulator'), arch, machine, definition.get('type'), 0)
-
-    def _plan(self, observed, reconciliation):
-        spec = self.spec
-        try:
-            steps = S.plan_transition(observed, spec.state, spec.persistent, spec.force, bool(spec.save_file))
-        except S.PlanError as exc:
-            raise OperationFailed('Cannot make domain %s %s: %s' % (self.name, spec.state, exc))
-        creates = S.DEFINE in steps or S.CREATE in steps or S.CREATE_PAUSED in steps
-        if creates and not observed.exists and spec.declared is None:
-            raise OperationFailed('domain %s does not exist; xml is required to create it' % self.name)
-        self._check_save_file(observed, steps)
-        if reconciliation is not None and reconciliation.changed:
-            if not observed.persistent and S.DEFINE not in steps:
-                raise OperationFailed(
-                    'domain %s is transient and runs with a different definition (%s); a transient '
-                    'definition cannot be changed: stop it, or declare it persistent'
-                    % (self.name, '; '.join(reconciliation.differences)))
-            if S.DEFINE not in steps:
-                steps.insert(0, S.DEFINE)
-        if spec.declared is not None and any(s in (S.DEFINE, S.CREATE, S.CREATE_PAUSED) for s in steps):
-            self._preflight(reconciliation.merged if reconciliation is not None else spec.declared)
-        live_xml = self._live_definition_after(observed, steps)
-        pending = self._differs_from_live(live_xml)
-        if pending and observed.state == S.RUNNING and spec.state == S.RUNNING and not spec.restart_on_change:
-            # Only a running guest answers the balloon and sees what is plugged in.
-            pending = self._grow_live(live_xml, reconciliation, steps)
-        if pending and (spec.restart_on_change or spec.state == S.RESTARTED):
-            # A reboot keeps the QEMU process and its old configuration; only
-            # a power cycle applies the new definition.
-            steps = [s for s in steps if s != S.REBOOT]
-            steps += [S.SHUTDOWN, S.START_PAUSED if spec.state == S.PAUSED else S.START]
-            pending = False
-        if spec.autostart is not None and spec.autostart != self._autostart(observed):
-            steps.append(S.SET_AUTOSTART)
-        return steps, pending
-
-    def _grow_live(self, live_xml, reconciliation, steps):
-        """Add the steps that give the running domain what libvirt can
-        apply live (_live.Growth); whether a restart is still pending."""
-        from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live  # only when something changes
-
-        live = _xml.parse_xml(live_xml, 'libvirt XML')
-        growth = _live.Growth(live, reconciliation.merged)
-        steps += growth.steps
-        return self._reconcile(growth.predicted_live(live)).changed
-
-    def _check_save_file(self, observed, steps):
-        """Refuse, in check mode too, to overwrite what is not an earlier
-        save image of this domain, and to restore an image older than the
-        domain's disks."""
-        save_file = self.save_file
-        if save_file is None:
-            return
-        if S.SAVE_TO_FILE in steps:
-            save_file.refuse_overwrite(self.domain, self.name)
-        newer_disk = save_file.newer_disk() if save_file.holds(self.domain, self.name) else None
-        if newer_disk and not observed.active and self.spec.state in (S.RUNNING, S.PAUSED, S.RESTARTED):
-            raise OperationFailed(
-                'Refusing to restore domain %s from %s: the image is older than its disk %s (the guest ran after '
-                'it was saved), so the memory in it no longer matches the disk. Remove the file, or leave out '
-                'save_file to boot the domain afresh' % (self.name, save_file.path, newer_disk))
+            self.client.domain_capabilities('define domain %s' % self.name, definition.findtext('devices/emulator'),
+                                            arch, machine, definition.get('type'))
 
     # prediction and diff --------------------------------------------------------
-    def _predicted(self, observed, steps):
-        """state, persistent and autostart once `steps` have run."""
-        target = S.reached_state(self.spec.state)
-        persistent = self.spec.persistent and target != S.ABSENT
-        autostart = self.spec.autostart if S.SET_AUTOSTART in steps else self._autostart(observed)
-        return dict(state=target, persistent=persistent, autostart=bool(autostart) and persistent)
-
-    @staticmethod
-    def _summary(state, persistent, autostart):
-        return 'state: %s\npersistent: %s\nautostart: %s\n' % (
-            state, str(persistent).lower(), str(autostart).lower())
-
-    def _diff(self, observed, predicted, current, reconciliation):
-        header = 'domain %s' % self.name
-        diff = [dict(before_header=header, after_header=header,
-                     before=self._summary(observed.state, observed.persistent, self._autostart(observed)),
-                     after=self._summary(**predicted))]
-        if self.spec.declared is not None and predicted['state'] != S.ABSENT:
-            merged = reconciliation.merged if reconciliation is not None else self.spec.declared
-            diff.append(dict(before_header='%s XML (stored definition)' % self.name,
-                             after_header='%s XML (declared)' % self.name,
-                             before=_xml.masked_text(current) if current is not None else '',
-                             after=_xml.masked_text(merged)))
+    def _diff(self, facts, plan):
+        observed = facts.observed
+        diff = [diff_entry('domain %s' % self.name,
+                           [('state', observed.state), ('persistent', observed.persistent),
+                            ('autostart', facts.autostart)],
+                           [('state', plan.state), ('persistent', plan.persistent), ('autostart', plan.autostart)])]
+        if self.spec.declared is not None and plan.state != S.ABSENT:
+            merged = self.reconciliation.merged if self.reconciliation is not None else self.spec.declared
+            diff.append(diff_entry('%s XML (stored definition)' % self.name,
+                                   _xml.masked_text(self.stored) if self.stored is not None else '',
+                                   _xml.masked_text(merged), after_header='%s XML (declared)' % self.name))
         return diff
 
     # doing --------------------------------------------------------------------
     def run(self):
-        watch = Stopwatch()
-        observed = self._observe()
-        current, reconciliation = self._reconcile_definition(observed)
-        steps, pending = self._plan(observed, reconciliation)
-        predicted = self._predicted(observed, steps)
-        result = dict(name=self.name, previous_state=observed.state, actions=self.changes.actions,
-                      diff=self._diff(observed, predicted, current, reconciliation),
-                      differences=reconciliation.differences if reconciliation is not None else [])
-        try:
+        facts = self._observe()
+        plan = self._plan(facts)
+        result = dict(name=self.name, previous_state=facts.observed.state, actions=self.changes.actions,
+                      diff=self._diff(facts, plan), differences=facts.differences or [])
+        with self.changes.reporting(result):
             for attempt in range(1, CONVERGE_ATTEMPTS + 1):
+                self.define_text = self._define_text(facts.observed)
                 try:
-                    self._carry_out(steps, self._define_xml(reconciliation, observed))
+                    self.changes.carry_out(plan.steps, self._perform, result)
                     break
                 except OperationFailed as exc:
-                    again = self._observe() if self._may_have_raced(exc, attempt) else observed
-                    if again == observed:
+                    again = self._observe() if self._may_have_raced(exc, attempt) else facts
+                    if again.observed == facts.observed:
                         raise  # the domain is as it was: libvirt's refusal stands
                     # Someone changed the domain under us: plan from what it is now.
-                    observed = again
-                    reconciliation = self._reconcile_definition(observed)[1]
-                    steps, pending = self._plan(observed, reconciliation)
-        except OperationFailed as exc:
-            exc.result.update(result, changed=self.changes.changed, duration=watch.rounded())
-            raise
-        result.update(self._describe_after(predicted, pending), changed=self.changes.changed, duration=watch.rounded())
+                    facts = again
+                    plan = self._plan(facts)
+        result.update(self._describe_after(plan))
         return result
-
-    def _carry_out(self, steps, define_xml):
-        for step in steps:
-            self.changes.apply(step, self._perform, step, define_xml)
 
     def _may_have_raced(self, failure, attempt):
         """Whether to observe again after `failure`: libvirt refused a step
         of a real run, and attempts are left."""
         return failure.libvirt_code is not None and not self.changes.check_mode and attempt < CONVERGE_ATTEMPTS
 
-    def _define_xml(self, reconciliation, observed):
-        if reconciliation is not None:
-            return _xml.to_text(reconciliation.merged)
+    def _define_text(self, observed):
+        if self.reconciliation is not None:
+            return _xml.to_text(self.reconciliation.merged)
         if self.spec.declared is not None:
             return _xml.to_text(self.spec.declared)
         if observed.exists:
             return self._xml(libvirt.VIR_DOMAIN_XML_INACTIVE)  # making a transient domain persistent
         return None
 
-    def _describe_after(self, predicted, pending):
-        """state, uuid, persistent and autostart after the run: observed
-        again after a real run, the prediction in check mode."""
+    def _describe_after(self, plan):
+        """state, uuid, persistent, autostart and pending_restart after the
+        run: observed again after a real run, the prediction in check mode."""
         if self.changes.check_mode:
             uuid = self.domain.UUIDString() if self.domain is not None else (
                 self.spec.declared.findtext('uuid') if self.spec.declared is not None else None)
-            return dict(predicted, uuid=None if predicted['state'] == S.ABSENT else uuid, pending_restart=pending)
-        after = self._observe()
-        live = self._xml() if (self.spec.declared is not None and after.active) else None
+            return dict(plan.predicted, uuid=None if plan.state == S.ABSENT else uuid,
+                        pending_restart=plan.pending_restart)
+        after = self._observed_state()
+        pending = False
+        if self.spec.declared is not None and after.active:
+            pending = self._reconcile(_xml.parse_xml(self._xml(), 'libvirt XML')).changed
         return dict(state=after.state,
                     uuid=self.domain.UUIDString() if self.domain is not None else None,
-                    persistent=after.persistent, autostart=self._autostart(after),
-                    pending_restart=self._differs_from_live(live))
+                    persistent=after.persistent, autostart=self._autostart(after), pending_restart=pending)
 
-    def _perform(self, step, define_xml):
+    def _perform(self, step):
         """Carry out one planned step (never called in check mode)."""
+        self.operations[step]()
+
+    def _on_domain(self, what, method, *args):
+        """Call `method` of the domain; `what` names the task (%s: the domain)."""
+        return self.client.call(what % self.name, getattr(self.domain, method), *args)
+
+    def _define(self):
+        self.domain = self.client.define_domain(self.define_text, self.name)
+
+    def _create(self, flags):
+        self.domain = self.client.create_domain(self.define_text, flags, self.name)
+
+    def _start(self):
+        self._on_domain('start domain %s', 'create')
+        if self._on_domain('read the state of %s', 'state')[0] == libvirt.VIR_DOMAIN_PAUSED:
+            # A managed save image taken while paused restores paused.
+            self._on_domain('resume domain %s', 'resume')
+
+    def _save_to_file(self):
+        self.save_file.protect()
+        self.client.call('save domain %s to %s' % (self.name, self.spec.save_file), self.domain.save, self.spec.save_file)
+        self.save_file.protect()
+
+    def _restore(self, flags):
+        self.domain = self.client.restore_domain(self.spec.save_file, flags, self.name)
+
+    def _grow_live(self, step):
         from ansible_collections.lifecycle.libvirt.plugins.module_utils import _live  # only when something changes
 
-        name, conn, call = self.name, self.client.conn, self.client.call
-        if step == S.DEFINE:
-            # As `virsh define` does: libvirt's parser decides, not the schema
-            # (libvirt 9.0's schema refuses XML its parser accepts).
-            self.domain = call('define domain %s' % name, conn.defineXML, define_xml)
-        elif step in (S.CREATE, S.CREATE_PAUSED):
-            flags = libvirt.VIR_DOMAIN_START_PAUSED if step == S.CREATE_PAUSED else 0
-            self.domain = call('create domain %s' % name, conn.createXML, define_xml, flags)
-        elif step == S.START:
-            call('start domain %s' % name, self.domain.create)
-            if call('read the state of %s' % name, self.domain.state)[0] == libvirt.VIR_DOMAIN_PAUSED:
-                # A managed save image taken while paused restores paused.
-                call('resume domain %s' % name, self.domain.resume)
-        elif step == S.START_PAUSED:
-            call('start domain %s' % name, self.domain.createWithFlags, libvirt.VIR_DOMAIN_START_PAUSED)
-        elif step == S.RESUME:
-            call('resume domain %s' % name, self.domain.resume)
-        elif step == S.SUSPEND:
-            call('pause domain %s' % name, self.domain.suspend)
-        elif step == S.WAKEUP:
-            call('wake up domain %s' % name, self.domain.pMWakeup, 0)
-        elif step == S.SHUTDOWN:
-            self._shutdown()
-        elif step == S.DESTROY:
-            call('destroy domain %s' % name, self.domain.destroy)
-        elif step == S.REBOOT:
-            call('reboot domain %s' % name, self.domain.reboot, 0)
-        elif step == S.MANAGED_SAVE:
-            call('save domain %s' % name, self.domain.managedSave, 0)
-        elif step == S.SAVE_TO_FILE:
-            self.save_file.protect()
-            call('save domain %s to %s' % (name, self.spec.save_file), self.domain.save, self.spec.save_file)
-            self.save_file.protect()
-        elif step in (S.RESTORE, S.RESTORE_PAUSED):
-            flags = libvirt.VIR_DOMAIN_SAVE_PAUSED if step == S.RESTORE_PAUSED else libvirt.VIR_DOMAIN_SAVE_RUNNING
-            call('restore domain %s from %s' % (name, self.spec.save_file),
-                 conn.restoreFlags, self.spec.save_file, None, flags)
-            self.domain = self.client.domain(name)
-        elif step == S.UNDEFINE:
-            call('undefine domain %s' % name, self.domain.undefineFlags,
-                 libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                 | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-        elif step == S.MAKE_TRANSIENT:
-            call('make domain %s transient' % name, self.domain.undefineFlags, libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
-        elif step in _live.LIVE_STEPS:
-            _live.growth_of_defined(self.client, self.domain).perform(self.client, self.domain, step)
-        elif step == S.SET_AUTOSTART:
-            call('set autostart of domain %s' % name, self.domain.setAutostart, int(self.spec.autostart))
-        else:  # pragma: no cover - the planner only emits the steps above
-            raise OperationFailed('unknown step %s' % step)
+        _live.growth_of_defined(self.client, self.domain).perform(self.client, self.domain, step)
+
+    def _set_autostart(self):
+        self._on_domain('set autostart of domain %s', 'setAutostart', int(self.spec.autostart))
 
     def _shutdown(self):
         """Graceful shutdown within shutdown_timeout; destroy after it only
@@ -597,12 +549,12 @@ class _DomainConvergence:
             if elapsed - request[0] >= SHUTDOWN_REPEAT_SECONDS and still_running():
                 request[0] = elapsed
                 try:
-                    domain.shutdown()
-                except libvirt.libvirtError:
+                    self._on_domain('shut down domain %s', 'shutdown')
+                except OperationFailed:
                     pass  # it stopped between the check and the request
 
         if timeout > 0:
-            self.client.call('shut down domain %s' % self.name, domain.shutdown)
+            self._on_domain('shut down domain %s', 'shutdown')
             try:
                 wait_until(lambda: not still_running(), timeout, 'graceful shutdown', on_tick=repeat_request)
                 return
@@ -614,4 +566,4 @@ class _DomainConvergence:
                 'still running. Set force=true to destroy it after the timeout, or raise shutdown_timeout'
                 % (self.name, timeout))
         if still_running():
-            self.client.call('destroy domain %s' % self.name, domain.destroy)
+            self._on_domain('destroy domain %s', 'destroy')

@@ -19,12 +19,9 @@ import copy
 
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _sizes, _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import libvirt
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._states import GROW_MEMORY, GROW_VCPUS, HOTPLUG
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._wait import WaitTimeout, wait_until
 
-GROW_MEMORY = 'grow_memory_live'
-GROW_VCPUS = 'grow_vcpus_live'
-HOTPLUG = 'hotplug'
-LIVE_STEPS = (GROW_MEMORY, GROW_VCPUS, HOTPLUG)
 
 # The guest's balloon driver gives the memory back within a second or so;
 # libvirt shows the new size once it has.  A guest without the driver never

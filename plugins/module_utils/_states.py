@@ -62,6 +62,11 @@ RESTORE_PAUSED = 'restore_paused'
 UNDEFINE = 'undefine'              # with managed save, snapshot metadata and NVRAM
 MAKE_TRANSIENT = 'make_transient'  # undefine while running: it goes on, transient
 SET_AUTOSTART = 'set_autostart'
+# What a running domain takes without a restart (_live.Growth).
+GROW_MEMORY = 'grow_memory_live'   # balloon up to the maximum it runs with
+GROW_VCPUS = 'grow_vcpus_live'     # hot-plug vCPUs up to its maximum
+HOTPLUG = 'hotplug'                # attach new disks and interfaces
+LIVE_STEPS = (GROW_MEMORY, GROW_VCPUS, HOTPLUG)
 
 ACTIVE_STATES = (RUNNING, PAUSED, CRASHED, PMSUSPENDED)
 

@@ -184,22 +184,25 @@ def normalised_by_libvirt(declared, client):
     scratch name, read back and undefined.  Raises XMLError when libvirt's
     parser refuses the XML itself; None when only this driver cannot hold it
     (the declared XML is then compared as written)."""
+    # _connection imports this module: its error class is imported here.
+    from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed
     scratch = copy.deepcopy(declared)
     name = scratch.find('name')
     # Every connection of the process shares the test driver's state: the
     # name is this thread's own (a batch normalises in several at once).
     name.text = 'lifecycle-libvirt-normalise-%d-%d' % (os.getpid(), threading.get_ident())
     try:
-        domain = client.conn.defineXML(to_text(scratch))
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL):
-            raise XMLError('libvirt does not accept the XML: %s' % exc.get_error_message())
+        domain = client.define_domain(to_text(scratch), name.text)
+    except OperationFailed as exc:
+        if exc.libvirt_code in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL):
+            raise XMLError('libvirt does not accept the XML: %s' % exc.libvirt_message)
         return None  # what this driver lacks (an architecture, a device kind) is for the real one to say
     try:
-        normalised = parse_xml(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE),
+        normalised = parse_xml(client.call('read the normalised XML', domain.XMLDesc,
+                                           libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE),
                                'normalised XML')
     finally:
-        domain.undefine()
+        client.call('undefine the normalised XML', domain.undefine)
     normalised.find('name').text = declared.find('name').text
     return normalised
 

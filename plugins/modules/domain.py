@@ -638,7 +638,7 @@ def main():
                            supports_check_mode=True)
     module.run(lambda client: BATCH.converge(
         module.params, lambda params: structured_domain_spec(client, params),
-        lambda spec: converge_domain(client, spec, module.check_mode, module._diff), module._diff))
+        lambda spec: converge_domain(client, spec, module.check_mode), module._diff))
 
 
 if __name__ == '__main__':

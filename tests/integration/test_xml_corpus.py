@@ -60,7 +60,7 @@ def as_test_domain(text, name):
 def converge(client, xml, check=False):
     params = dict((key, spec.get('default')) for key, spec in _domain.DOMAIN_ARGUMENT_SPEC.items())
     params.update(xml=xml, state='defined')
-    return _domain.converge_domain(client, _domain.DomainSpec(params), check, diff_mode=True)
+    return _domain.converge_domain(client, _domain.DomainSpec(params), check)
 
 
 def what_libvirt_defines(conn, xml):
