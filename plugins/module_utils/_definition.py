@@ -19,7 +19,7 @@ __metaclass__ = type
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _states as S
 from ansible_collections.lifecycle.libvirt.plugins.module_utils import _xml
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._connection import OperationFailed, libvirt
-from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import DomainSpec
+from ansible_collections.lifecycle.libvirt.plugins.module_utils._domain import GUEST_AGENT_CHANNEL, DomainSpec
 from ansible_collections.lifecycle.libvirt.plugins.module_utils._sizes import SizeError, parse_size
 
 # The namespace of the <metadata> element holding `tags`: the inventory
@@ -33,7 +33,6 @@ DISK_DEVICES = ('disk', 'cdrom')
 DISK_CACHES = ('default', 'none', 'writethrough', 'writeback', 'directsync', 'unsafe')
 BOOT_DEVICES = ('hd', 'cdrom', 'network')
 GRAPHICS = ('none', 'vnc', 'spice')
-GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 
 # The name prefix of a disk's target device on each bus.
 _TARGET_PREFIX = {'virtio': 'vd', 'sata': 'sd', 'scsi': 'sd', 'usb': 'sd', 'ide': 'hd'}

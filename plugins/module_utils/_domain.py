@@ -45,6 +45,9 @@ CONVERGE_ATTEMPTS = 3
 SAVE_IMAGE_MAGIC = b'LibvirtQemudSave'
 PARTIAL_SAVE_IMAGE_MAGIC = b'LibvirtQemudPart'
 
+# The virtio channel the QEMU guest agent talks through.
+GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
+
 # A guest that is still booting misses an ACPI power button press made before
 # its handler runs; repeating the request is what a person at the console does.
 SHUTDOWN_REPEAT_SECONDS = 5.0
@@ -110,40 +113,57 @@ def describe_domains(client, name=None, include_xml=False):
 
 def _describe_domain(client, domain, include_xml):
     name = domain.name()
-    call = client.call
     what = 'read domain %s' % name
-    state_code = call(what, domain.state)[0]
-    persistent = bool(call(what, domain.isPersistent))
-    managed_save = persistent and bool(call(what, domain.hasManagedSaveImage, 0))
-    xml_text = call(what, domain.XMLDesc, 0)
+    observed = client.observed_state(domain)
+    xml_text = client.call(what, domain.XMLDesc, 0)
     root = _xml.parse_xml(xml_text, 'libvirt XML')
     memory = root.find('memory')
+    agent = root.find("devices/channel/target[@name='%s']" % GUEST_AGENT_CHANNEL)
     facts = dict(
         name=name,
         uuid=domain.UUIDString(),
-        state=S.observed_state(True, state_code, persistent, managed_save).state,
-        persistent=persistent,
-        autostart=bool(call(what, domain.autostart)) if persistent else False,
-        managed_save=managed_save,
-        snapshot_count=call(what, domain.snapshotNum, 0),
+        state=observed.state,
+        persistent=observed.persistent,
+        autostart=bool(client.call(what, domain.autostart)) if observed.persistent else False,
+        managed_save=observed.image == S.MANAGED_IMAGE,
+        snapshot_count=client.call(what, domain.snapshotNum, 0),
         vcpus=int(root.findtext('vcpu') or 0),
         memory=_sizes.scaled_bytes(memory) if memory is not None else None,
-        disks=[_describe_disk(disk) for disk in root.iterfind('devices/disk')],
+        disks=[_describe_disk(client, disk) for disk in root.iterfind('devices/disk')],
         interfaces=[_describe_interface(interface) for interface in root.iterfind('devices/interface')],
+        # libvirt marks the channel connected while the agent in the guest answers.
+        guest_agent=dict(configured=agent is not None, connected=agent is not None and agent.get('state') == 'connected'),
     )
     if include_xml:
         facts['xml'] = xml_text
     return facts
 
 
-def _describe_disk(disk):
+def _describe_disk(client, disk):
     attribute = _xml.attribute_of
     volume = attribute(disk, 'source', 'volume')
     source = (attribute(disk, 'source', 'file') or attribute(disk, 'source', 'dev')
               or attribute(disk, 'source', 'name')
               or ('%s/%s' % (attribute(disk, 'source', 'pool'), volume) if volume else None))
+    pool, volume = _volume_of_disk(client, disk)
     return dict(target=attribute(disk, 'target', 'dev'), device=disk.get('device', 'disk'), type=disk.get('type'),
-                source=source, format=attribute(disk, 'driver', 'type'))
+                source=source, format=attribute(disk, 'driver', 'type'), pool=pool, volume=volume)
+
+
+def _volume_of_disk(client, disk):
+    """(pool, volume) names of the storage volume a disk is, as libvirt's own
+    lookups find it; (None, None) when no active pool holds it."""
+    attribute = _xml.attribute_of
+    if disk.get('type') == 'volume':
+        pool = client.pool(attribute(disk, 'source', 'pool') or '')
+        active = pool is not None and client.call('read storage pool %s' % pool.name(), pool.isActive)
+        found = client.volume(pool, attribute(disk, 'source', 'volume') or '') if active else None
+    else:
+        path = attribute(disk, 'source', 'file') or attribute(disk, 'source', 'dev')
+        found = client.volume_by_path(path) if path else None
+    if found is None:
+        return None, None
+    return client.call('read volume %s' % found.name(), found.storagePoolLookupByVolume).name(), found.name()
 
 
 def _describe_interface(interface):

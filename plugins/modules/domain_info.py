@@ -121,10 +121,20 @@ domains:
       type: int
       sample: 268435456
     disks:
-      description: Disks - C(target), C(device), C(type), C(source) (path, device or pool/volume), C(format).
+      description:
+        - Disks - C(target), C(device), C(type), C(source) (path, device or pool/volume), C(format), and
+          C(pool) and C(volume), the names of the storage volume the disk is, found by libvirt's own lookup
+          (by path, or the pool and volume a volume disk names); both null when no active storage pool holds it.
       type: list
       elements: dict
-      sample: [{target: vda, device: disk, type: file, source: /var/lib/libvirt/images/web01.qcow2, format: qcow2}]
+      sample: [{target: vda, device: disk, type: file, source: /var/lib/libvirt/images/web01.qcow2, format: qcow2,
+                pool: default, volume: web01.qcow2}]
+    guest_agent:
+      description:
+        - The QEMU guest agent channel (C(org.qemu.guest_agent.0)) - C(configured) whether the domain has it,
+          C(connected) whether libvirt reports the agent in the guest connected to it (only while the domain runs).
+      type: dict
+      sample: {configured: true, connected: true}
     interfaces:
       description:
         - Network interfaces - C(type), C(mac), C(source) (network, bridge or device), C(model), and

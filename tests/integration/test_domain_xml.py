@@ -175,7 +175,8 @@ def test_domain_info_describes_the_domain(test_guest):
     assert facts['name'] == g.name and facts['state'] == 'running'
     assert facts['persistent'] is True and facts['autostart'] is False and facts['managed_save'] is False
     assert facts['vcpus'] == 1 and facts['memory'] == 256 * 1024 * 1024 and facts['snapshot_count'] == 0
-    assert facts['disks'] == [dict(target='vda', device='disk', type='file', source=g.disk_path, format='qcow2')]
+    assert facts['disks'] == [dict(target='vda', device='disk', type='file', source=g.disk_path, format='qcow2',
+                                   pool='default', volume=g.conn.storageVolLookupByPath(g.disk_path).name())]
     assert len(facts['interfaces']) == 1 and re.match(r'^52:54:00(:[0-9a-f]{2}){3}$', facts['interfaces'][0]['mac'])
     assert facts['interfaces'][0]['model'] == 'virtio'
     assert facts['xml'].startswith('<domain')
