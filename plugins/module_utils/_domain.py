@@ -413,15 +413,14 @@ class DomainConvergence:
         if self.spec.state not in P.RUNNING_TARGETS or self.spec.declared is None:
             return None
         if observed.state == S.SAVED and observed.image == S.FILE_IMAGE:
-            text = self.client.save_image_xml(self.spec.save_file)
+            live = self.save_file.image  # the domain XML the save file holds
         elif observed.state == S.SAVED:
-            text = self.client.call('read the managed save image of %s' % self.name,
-                                    self.domain.managedSaveGetXMLDesc, 0)
+            live = _xml.parse_xml(self.client.call('read the managed save image of %s' % self.name,
+                                                   self.domain.managedSaveGetXMLDesc, 0), 'libvirt XML')
         elif observed.state in (S.RUNNING, S.PAUSED, S.PMSUSPENDED):
-            text = self._xml()
+            live = _xml.parse_xml(self._xml(), 'libvirt XML')
         else:
             return None
-        live = _xml.parse_xml(text, 'libvirt XML')
         if not self._reconcile(live).changed:
             return P.LiveFacts(False)
         if observed.state != S.RUNNING:
