@@ -54,9 +54,12 @@ def test_guest_agent_configured_and_connected_as_libvirt_reports_it(test_guest):
     assert facts_of(g.name)['guest_agent'] == dict(configured=True, connected=False)
     with g.shell() as shell:
         shell.connect()
-        # What the agent does when it starts: open its port (kept open in the background).
-        shell.run('(sleep 120 < /dev/vport0p1 &) ; ls /dev/vport0p1')
-        assert shell.exit_status == 0
+        # What the agent does when it starts: open its port (the virtio port
+        # of that name), kept open in the background.
+        opened = shell.run('for port in /sys/class/virtio-ports/*; do '
+                           'if [ "$(cat $port/name)" = org.qemu.guest_agent.0 ]; then '
+                           '(sleep 120 < /dev/${port##*/} &) ; echo /dev/${port##*/}; fi; done')
+        assert opened.strip().startswith('/dev/vport'), opened
     deadline = time.monotonic() + 30
     while not facts_of(g.name)['guest_agent']['connected'] and time.monotonic() < deadline:
         time.sleep(0.5)
