@@ -16,7 +16,8 @@ description:
     hypervisor's host name), C(libvirt_name), C(libvirt_uuid), C(libvirt_state), C(libvirt_autostart),
     C(libvirt_persistent), C(libvirt_vcpus), C(libvirt_memory) (bytes), C(libvirt_disks) (each with
     the C(pool) and C(volume) it is), C(libvirt_interfaces) (each with its C(addresses)),
-    C(libvirt_guest_agent), C(libvirt_tags) (see O(tags_namespace)), and C(ansible_host), the first IPv4 address (else the first address) when one is known.
+    C(libvirt_guest_agent), C(libvirt_tags) (see O(tags_namespace)), and C(ansible_host), the first
+    IPv4 address (else the first address) when one is known.
   - Hosts are grouped by hypervisor (C(hypervisor_<host name>)) and by state (C(state_<state>)) unless
     O(default_groups=false); O(compose), O(groups) and O(keyed_groups) add more.
   - A hypervisor that cannot be reached is skipped with a warning naming it (passwords in its URI
