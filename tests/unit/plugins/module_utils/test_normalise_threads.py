@@ -17,7 +17,7 @@ def test_normalising_in_threads_at_once():
         try:
             start.wait()
             results[index] = [_xml.normalised_by_libvirt(_xml.parse_xml(DECLARED % index), client)
-                              for _ in range(200)]
+                              for attempt in range(200)]
         finally:
             client.close()
 
