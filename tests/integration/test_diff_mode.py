@@ -93,12 +93,20 @@ def test_a_changing_module_returns_diff_only_in_diff_mode(module, objects):
     _assert_diff_only_with_diff_mode(results)
 
 
-@pytest.mark.parametrize('module,option,domain_option,item', [
-    ('domain', 'domains', 'name', dict(state='running')),
-    ('snapshot', 'snapshots', 'domain', dict(name='diff')),
-])
-def test_a_batch_returns_diff_only_in_diff_mode(module, option, domain_option, item, objects):
-    item = dict(item, **{domain_option: objects['vm'].name})
+def _batch_tasks(objects):
+    """module -> (the batch option, its one item) of a batch that changes something."""
+    vm, volume = objects['vm'].name, objects['volume']
+    return {
+        'domain': ('domains', dict(name=vm, state='running')),
+        'snapshot': ('snapshots', dict(domain=vm, name='diff')),
+        'volume': ('volumes', dict(name=volume, capacity='8M')),
+        'wipe': ('volumes', dict(name=volume, algorithm='nnsa')),
+    }
+
+
+@pytest.mark.parametrize('module', ['domain', 'snapshot', 'volume', 'wipe'])
+def test_a_batch_returns_diff_only_in_diff_mode(module, objects):
+    option, item = _batch_tasks(objects)[module]
     results = _both_modes(module, check=True, **{option: [item]})
     _assert_diff_only_with_diff_mode(results)
     assert ['diff' in each for each in results[False][option]] == [False]

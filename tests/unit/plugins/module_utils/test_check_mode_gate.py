@@ -4,8 +4,8 @@ Every mutation a converger makes must go through `Changes.apply`, which
 skips it in check mode.  A converger that calls a mutating libvirt method
 directly would slip past every review; this test catches it.  Each module
 that changes things is run in check mode, the way Ansible runs it (its
-`main()`, its argument spec, `LibvirtModule.run`; the domain and snapshot
-modules in their single and their batch form), against libvirt's
+`main()`, its argument spec, `LibvirtModule.run`; the modules that have a
+batch form in both forms), against libvirt's
 in-process test driver `test:///default` - a real libvirt driver, not a
 mock - with inputs that WOULD change things.  The driver's whole state
 (domains with their live and persistent XML, state, autostart, managed save
@@ -256,7 +256,10 @@ CASES = {
                                                   backing_volume=bed.name('vol.img'))),
     'volume wiped and deleted': ('volume', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), state='absent',
                                                             wipe='nnsa')),
+    'volume batch': ('volume', lambda bed: dict(pool=POOL, capacity='1M', volumes=[
+        dict(name=bed.name('new1.img')), dict(name=bed.name('new2.img'), capacity='2M')])),
     'wipe': ('wipe', lambda bed: dict(pool=POOL, name=bed.name('vol.img'), algorithm='nnsa')),
+    'wipe batch': ('wipe', lambda bed: dict(pool=POOL, algorithm='nnsa', volumes=[dict(name=bed.name('vol.img'))])),
     'snapshot create': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='second')),
     'snapshot revert': ('snapshot', lambda bed: dict(domain=bed.name('on'), name='first', state='reverted',
                                                      revert_state='defined')),
@@ -283,6 +286,7 @@ NOT_RUN_FOR_REAL = {
     'volume resize': 'resize is not implemented',
     'volume wiped and deleted': 'wipe is not implemented',
     'wipe': 'wipe is not implemented',
+    'wipe batch': 'wipe is not implemented',
     'migrate offline': 'migration is not implemented',
 }
 
