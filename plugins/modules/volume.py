@@ -460,12 +460,12 @@ BATCH = BatchForm('volumes', VOLUME_ARGUMENT_SPEC, identity=('name', 'pool'), la
 # With volumes the top-level name is only the items' default.
 ARGUMENT_SPEC = dict(VOLUME_ARGUMENT_SPEC, name=dict(type='str'), cloud_init=CLOUD_INIT_SPEC, **URL_ARGUMENT_SPEC)
 ARGUMENT_SPEC.update(BATCH.argument_spec(mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE))
+SINGLE_FORM_ONLY = [('volumes', option) for option in ('name', 'cloud_init', 'url')]
 
 
 def main():
     module = LibvirtModule(argument_spec=ARGUMENT_SPEC, required_one_of=[('name', 'volumes')],
-                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE + [('volumes', 'name'), ('volumes', 'cloud_init'),
-                                                                          ('volumes', 'url')],
+                           mutually_exclusive=VOLUME_MUTUALLY_EXCLUSIVE + SINGLE_FORM_ONLY,
                            required_together=[('url', 'checksum')], supports_check_mode=True)
     params = module.params
     if params['cloud_init'] is not None:

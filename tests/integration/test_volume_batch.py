@@ -29,6 +29,7 @@ def test_a_batch_creates_volumes_and_a_bad_item_fails_alone(storage):
     bad = [dict(name=names[3], capacity='lots'),
            dict(name=names[4], pool=storage.prefix + 'no-such-pool', capacity='1M')]
     params = dict(capacity='1M', volumes=good + bad)
+    lost_pool = bad[1]['pool']
 
     check = run_module('volume', check=True, **params)
     assert storage.volume_names() == [base]  # check mode creates nothing
@@ -38,8 +39,7 @@ def test_a_batch_creates_volumes_and_a_bad_item_fails_alone(storage):
         assert result['msg'] == (
             "2 of 5 volumes failed: default/%s: Invalid capacity: capacity 'lots' is not a size: write a number of "
             "bytes or a number with a unit such as 512M, 10G or 1.5GiB; %s/%s: Failed to find storage pool %s: "
-            "no storage pool with that name at %s" % (names[3], params['volumes'][4]['pool'], names[4],
-                                              params['volumes'][4]['pool'], URI)), result['msg']
+            "no storage pool with that name at %s" % (names[3], lost_pool, names[4], lost_pool, URI)), result['msg']
         assert [item['failed'] for item in result['volumes']] == [False] * 3 + [True] * 2
         assert [item['changed'] for item in result['volumes']] == [True] * 3 + [False] * 2
     assert predicted(check) == predicted(real)
