@@ -1,9 +1,10 @@
 """The provision role building a VM the cloud way: its base image from a URL
 (served on 127.0.0.1), its root disk grown from it, a cloud-init seed the
 guest reads at boot, the structured definition (guest agent on), and a per-VM
-XML override."""
+XML override; check mode from scratch, before the base image is there."""
 
 import hashlib
+import os
 import subprocess
 
 import libvirt
@@ -112,3 +113,34 @@ def test_without_a_seed_the_guest_says_so(make_guest, domain_type, tmp_path):
     vm = make_guest('noseed')
     run_role(tmp_path, [tiny_guest_vm(vm, domain_type, ready_marker=guest.READY_MARKER)])
     assert guest.seed_reports(vm.serial_log) == ['none']
+
+
+def test_check_mode_from_scratch_predicts_the_download_and_creates_nothing(conn, make_guest, domain_type, tmp_path):
+    fresh = make_guest('fresh')
+    prefix = fresh.name[:-len('fresh')]
+    image = tmp_path / 'base.qcow2'
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', str(image), '32M'], check=True)
+    checksum = 'sha256:' + hashlib.sha256(image.read_bytes()).hexdigest()
+    base = prefix + 'base.qcow2'
+    requests = []
+    httpd = serve(str(tmp_path), requests)
+    try:
+        vm = tiny_guest_vm(fresh, domain_type, base_volume=base, root_capacity='64M',
+                           base_url='http://127.0.0.1:%d/base.qcow2' % httpd.server_address[1], base_checksum=checksum,
+                           data_disks=[dict(name='data', capacity='16M')],
+                           cloud_init=dict(user_data={'hostname': 'web01'}, meta_data={'local-hostname': 'web01'}))
+        output = run_role(tmp_path, [vm], check=True)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert 'failed=0' in output and 'changed=0' not in output, output[-3000:]
+    assert 'VM %s would be provisioned once its base image %s is downloaded' % (fresh.name, base) in output, output
+    assert requests == ['/base.qcow2']  # fetched to verify the URL and checksum, not stored
+
+    assert fresh.name not in [domain.name() for domain in conn.listAllDomains(0)]
+    pool = conn.storagePoolLookupByName('default')
+    pool.refresh(0)
+    assert [name for name in pool.listVolumes() if name.startswith(prefix)] == []
+    pool_dir = etree.fromstring(pool.XMLDesc(0)).findtext('target/path')
+    assert [name for name in os.listdir(pool_dir) if prefix in name] == []
+    assert not os.path.exists(fresh.serial_log)
