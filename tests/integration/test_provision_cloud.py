@@ -122,12 +122,16 @@ def test_check_mode_from_scratch_predicts_the_download_and_creates_nothing(conn,
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', str(image), '32M'], check=True)
     checksum = 'sha256:' + hashlib.sha256(image.read_bytes()).hexdigest()
     base = prefix + 'base.qcow2'
+    pool = conn.storagePoolLookupByName('default')
+    pool_dir = etree.fromstring(pool.XMLDesc(0)).findtext('target/path')
+    volumes_before = sorted(name for name in pool.listVolumes() if name.startswith(prefix))  # the guest's own disk
+    files_before = sorted(name for name in os.listdir(pool_dir) if prefix in name)
     requests = []
     httpd = serve(str(tmp_path), requests)
     try:
         vm = tiny_guest_vm(fresh, domain_type, base_volume=base, root_capacity='64M',
                            base_url='http://127.0.0.1:%d/base.qcow2' % httpd.server_address[1], base_checksum=checksum,
-                           data_disks=[dict(name='data', capacity='16M')],
+                           data_disks=[dict(name='logs', capacity='16M')],
                            cloud_init=dict(user_data={'hostname': 'web01'}, meta_data={'local-hostname': 'web01'}))
         output = run_role(tmp_path, [vm], check=True)
     finally:
@@ -138,9 +142,7 @@ def test_check_mode_from_scratch_predicts_the_download_and_creates_nothing(conn,
     assert requests == ['/base.qcow2']  # fetched to verify the URL and checksum, not stored
 
     assert fresh.name not in [domain.name() for domain in conn.listAllDomains(0)]
-    pool = conn.storagePoolLookupByName('default')
     pool.refresh(0)
-    assert [name for name in pool.listVolumes() if name.startswith(prefix)] == []
-    pool_dir = etree.fromstring(pool.XMLDesc(0)).findtext('target/path')
-    assert [name for name in os.listdir(pool_dir) if prefix in name] == []
+    assert sorted(name for name in pool.listVolumes() if name.startswith(prefix)) == volumes_before
+    assert sorted(name for name in os.listdir(pool_dir) if prefix in name) == files_before
     assert not os.path.exists(fresh.serial_log)
