@@ -13,10 +13,10 @@ Tables:
 1. The module process, as Ansible runs it: ansible.builtin.ping (the
    floor), lifecycle.libvirt.domain with `name` only and with `xml`, and
    lifecycle.libvirt.volume on an existing volume - each before and after
-   the lazy imports (before: this tree with the commit that made them
-   reverted).
-2. Where the domain task's process spends its imports (python -X importtime,
-   self time summed by origin), before and after.
+   the lazy imports (the collection at the parent of the commit that made
+   them and at that commit, copied from git).
+2. Where the domain and volume tasks' processes spend their imports
+   (python -X importtime, self time summed by origin), before and after.
 3. The steps inside the module (in-process, the collection's own code):
    connecting, the host capabilities the lock is keyed by, the lock, the
    observation, the scratch connection that normalises a declared XML.
@@ -45,25 +45,24 @@ STEP_REPEATS = 30
 PROFILED = ('domain, name only', 'volume, existing')
 
 
-def _before_tree(workdir):
-    """A copy of this collection with the lazy-import commit reverted, or
-    None (with the reason) when that cannot be made."""
+def _trees(workdir):
+    """{'before': the collection at the parent of the lazy-import commit,
+    'after': at that commit} (copies from git, so that the comparison is
+    that commit alone), or ({}, the reason) when they cannot be made."""
     git = ['git', '-C', benchlib.REPO]
     found = subprocess.run(git + ['log', '--format=%H', '-1', '--fixed-strings', '--grep', LAZY_COMMIT_SUBJECT],
                            capture_output=True, text=True, check=False)
     commit = found.stdout.strip()
     if found.returncode != 0 or not commit:
-        return None, 'no commit "%s" in this checkout' % LAZY_COMMIT_SUBJECT
-    patch = subprocess.run(git + ['diff', commit + '^', commit, '--', 'plugins'],
-                           capture_output=True, text=True, check=True).stdout
-    root = os.path.join(workdir, 'before', 'ansible_collections', 'lifecycle', 'libvirt')
-    shutil.copytree(os.path.join(benchlib.REPO, 'plugins'), os.path.join(root, 'plugins'))
-    shutil.copytree(os.path.join(benchlib.REPO, 'meta'), os.path.join(root, 'meta'))
-    reverted = subprocess.run(['git', 'apply', '-R'], input=patch, cwd=root, capture_output=True, text=True,
-                              check=False)
-    if reverted.returncode != 0:
-        return None, 'the lazy-import commit does not revert cleanly on this tree: %s' % reverted.stderr.strip()
-    return os.path.join(workdir, 'before'), commit[:10]
+        return {}, 'no commit "%s" in this checkout' % LAZY_COMMIT_SUBJECT
+    trees = {}
+    for variant, revision in (('before', commit + '^'), ('after', commit)):
+        root = os.path.join(workdir, variant, 'ansible_collections', 'lifecycle', 'libvirt')
+        os.makedirs(root)
+        archive = subprocess.run(git + ['archive', revision, 'plugins', 'meta'], capture_output=True, check=True)
+        subprocess.run(['tar', '-x', '-C', root], input=archive.stdout, check=True)
+        trees[variant] = os.path.join(workdir, variant)
+    return trees, commit[:10]
 
 
 def _ansiballz(collections, workdir, label, module, args):
@@ -204,10 +203,8 @@ def main():
             pool.createXML("<volume><name>%s</name><capacity unit='MiB'>1</capacity>"
                            "<target><format type='qcow2'/></target></volume>" % VOLUME, 0)
             try:
-                before, before_label = _before_tree(workdir)
-                variants = [('after', benchlib.ansible_module.COLLECTIONS)]
-                if before:
-                    variants.insert(0, ('before', before))
+                trees, commit = _trees(workdir)
+                variants = sorted(trees.items()) or [('after', benchlib.ansible_module.COLLECTIONS)]
                 tasks = [
                     ('ping', 'ansible.builtin.ping', {}),
                     ('domain, name only', 'lifecycle.libvirt.domain',
@@ -221,7 +218,7 @@ def main():
                 files = {}
                 for variant, collections in variants:
                     for label, module, args in tasks:
-                        if label == 'ping' and variant == 'before':
+                        if label == 'ping' and variant != 'after':
                             continue
                         files[(label, variant)] = _ansiballz(collections, workdir, '%s-%d' % (variant, len(files)),
                                                              module, args)
@@ -237,7 +234,7 @@ def main():
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         ansible.cleanup()
-    report(processes, profiles, steps, loop, before_label if before else None, before_label)
+    report(processes, profiles, steps, loop, commit if trees else None, commit)
 
 
 def _print_profile(number, task, profiles):
@@ -267,9 +264,10 @@ def report(processes, profiles, steps, loop, before_commit, before_note):
     print(benchlib.table(['task', 'before ms', 'after ms', 'after - before', 'after - ping'], rows))
     print()
     if before_commit:
-        print('before: this tree with commit %s ("%s") reverted.' % (before_commit, LAZY_COMMIT_SUBJECT))
+        print('before / after: the collection at the parent of commit %s ("%s") / at that commit; ping: the same '
+              'AnsiballZ file in both.' % (before_commit, LAZY_COMMIT_SUBJECT))
     else:
-        print('before: not measured (%s).' % before_note)
+        print('before: not measured (%s); after: this tree.' % before_note)
     print()
     for number, task in enumerate(PROFILED):
         _print_profile('2%s' % 'ab'[number], task, profiles[task])
