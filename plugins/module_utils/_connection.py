@@ -515,8 +515,12 @@ class LibvirtModule(AnsibleModule):
 
     def _finished(self, result, watch):
         """What every module's result has in common: `duration` (the whole
-        task, connection included) and `diff` only under --diff."""
+        task, connection included), `diff` only under --diff, and the
+        converger's `warnings` issued as the module's own."""
         result = dict(result, duration=watch.rounded())
         if not self._diff:
             result.pop('diff', None)
+        # ansible-core 2.19 deprecates `warnings` handed to exit_json/fail_json.
+        for warning in result.pop('warnings', None) or []:
+            self.warn(warning)
         return result
